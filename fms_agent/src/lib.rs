@@ -1,0 +1,34 @@
+//! fms robot agent: one robot's bridge to the fleet over Zenoh.
+//!
+//! `robot` holds the robot-interface trait and its backends, `executor` the pure task logic,
+//! `agent` the loop that joins them to Zenoh (`link`).
+
+pub mod agent;
+pub mod config;
+pub mod executor;
+pub mod link;
+pub mod robot;
+
+pub use agent::{run, AgentError};
+pub use config::{AgentConfig, Interface};
+
+use robot::sim::SimRobot;
+use robot::RobotInterface;
+
+/// Builds the robot backend the config asks for.
+pub fn make_robot(config: &AgentConfig) -> Result<Box<dyn RobotInterface>, String> {
+    match config.interface {
+        Interface::Mock => Ok(Box::new(SimRobot::new(
+            config.sim.clone(),
+            config.start_pose.clone(),
+        ))),
+        Interface::Ros2 => Err("this fms_agent was built without the `ros2` feature".into()),
+        Interface::Ros2dds => Err("this fms_agent was built without the `ros2dds` feature".into()),
+    }
+}
+
+/// `["a","b"]` as JSON5 for a Zenoh config list.
+pub(crate) fn quote_list(items: &[&str]) -> String {
+    let quoted: Vec<String> = items.iter().map(|s| format!("{s:?}")).collect();
+    format!("[{}]", quoted.join(","))
+}

@@ -1,0 +1,32 @@
+//! The one place that names the serialization format: `encode` / `decode` (JSON today).
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// A free-form JSON value (task parameters, metadata).
+pub type JsonValue = serde_json::Value;
+/// A free-form JSON object.
+pub type JsonMap = serde_json::Map<String, JsonValue>;
+
+/// A payload that is not a valid message of the expected type.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot decode payload: {0}")]
+pub struct DecodeError(#[from] serde_json::Error);
+
+/// Serializes a message.
+///
+/// Our message types have string map keys only and no fallible `Serialize` impls,
+/// so serialization cannot fail for them.
+pub fn encode<T: Serialize + ?Sized>(msg: &T) -> Vec<u8> {
+    serde_json::to_vec(msg).expect("fms message types always serialize")
+}
+
+/// Serializes a message as text (WebSocket frames, logs).
+pub fn encode_text<T: Serialize + ?Sized>(msg: &T) -> String {
+    serde_json::to_string(msg).expect("fms message types always serialize")
+}
+
+/// Parses a message of type `T`.
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
+    Ok(serde_json::from_slice(bytes)?)
+}

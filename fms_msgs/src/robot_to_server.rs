@@ -1,0 +1,125 @@
+//! Messages a robot's agent publishes: `RobotState` per tick and sequence-numbered `RobotEvent`s.
+
+use serde::{Deserialize, Serialize};
+
+use crate::common::{Battery, Pose, RobotMode, Velocity};
+use crate::ids::TaskId;
+
+/// Published on `fms/robot/{id}/state` once per tick. The robot id is the key's, not the body's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RobotState {
+    /// Protocol version the sender speaks.
+    pub protocol: u32,
+    /// Counts up by one per state message since the agent started; gaps mean loss.
+    pub seq: u64,
+    /// Unix time in milliseconds when the state was sampled.
+    pub stamp_ms: u64,
+    pub pose: Pose,
+    pub velocity: Velocity,
+    pub battery: Battery,
+    pub mode: RobotMode,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<TaskProgress>,
+}
+
+/// The task a robot is executing and how far along it is (0.0-1.0).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskProgress {
+    pub task_id: TaskId,
+    pub progress: f64,
+}
+
+impl RobotState {
+    /// Checks the values a decoder cannot: finite numbers and ranges.
+    pub fn validate(&self) -> Result<(), String> {
+        if !self.pose.is_finite() {
+            return Err("pose has a non-finite coordinate".into());
+        }
+        if !(self.velocity.linear.is_finite() && self.velocity.angular.is_finite()) {
+            return Err("velocity is not finite".into());
+        }
+        if !(0.0..=100.0).contains(&self.battery.percentage) {
+            return Err(format!(
+                "battery.percentage {} is outside 0-100",
+                self.battery.percentage
+            ));
+        }
+        if let Some(t) = &self.task {
+            if !(0.0..=1.0).contains(&t.progress) {
+                return Err(format!("task.progress {} is outside 0-1", t.progress));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Published reliably on `fms/robot/{id}/event`.
+///
+/// `(epoch, seq)` identifies an event: `epoch` is fixed for the life of one agent process
+/// (its start time in ms) and `seq` counts from 1 within it. A receiver applies each pair once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RobotEvent {
+    pub epoch: u64,
+    pub seq: u64,
+    pub stamp_ms: u64,
+    pub event: EventKind,
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventKind {
+    /// The agent took the task (also the acknowledgement of `cmd/task`).
+    TaskAccepted {
+        task_id: TaskId,
+    },
+    /// The agent refused the task, e.g. while e-stopped or busy with another.
+    TaskRejected {
+        task_id: TaskId,
+        reason: String,
+    },
+    TaskStarted {
+        task_id: TaskId,
+    },
+    TaskProgress {
+        task_id: TaskId,
+        progress: f64,
+    },
+    TaskCompleted {
+        task_id: TaskId,
+    },
+    TaskFailed {
+        task_id: TaskId,
+        reason: String,
+    },
+    TaskCanceled {
+        task_id: TaskId,
+    },
+    Error {
+        code: String,
+        message: String,
+    },
+    EstopEngaged {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    EstopReleased,
+}
+
+impl EventKind {
+    /// The task this event is about, if any.
+    pub fn task_id(&self) -> Option<&TaskId> {
+        match self {
+            EventKind::TaskAccepted { task_id }
+            | EventKind::TaskRejected { task_id, .. }
+            | EventKind::TaskStarted { task_id }
+            | EventKind::TaskProgress { task_id, .. }
+            | EventKind::TaskCompleted { task_id }
+            | EventKind::TaskFailed { task_id, .. }
+            | EventKind::TaskCanceled { task_id } => Some(task_id),
+            EventKind::Error { .. } | EventKind::EstopEngaged { .. } | EventKind::EstopReleased => {
+                None
+            }
+        }
+    }
+}

@@ -1,0 +1,68 @@
+//! Commands the server (or the phone teleop server) sends to one robot under `fms/robot/{id}/cmd/...`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::codec::JsonMap;
+use crate::common::{Pose, Priority};
+use crate::ids::TaskId;
+
+/// `cmd/task`: go somewhere. Sending the same `task_id` twice never runs the task twice.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskCommand {
+    pub task_id: TaskId,
+    pub goal: Goal,
+    #[serde(default)]
+    pub priority: Priority,
+    /// Give up (TaskFailed) after this many seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_s: Option<f64>,
+    /// Free-form parameters passed through to the robot.
+    #[serde(default, skip_serializing_if = "JsonMap::is_empty")]
+    pub parameters: JsonMap,
+}
+
+/// Where a task goes: one pose, or several in order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Goal {
+    Pose(Pose),
+    Waypoints(Vec<Pose>),
+}
+
+impl Goal {
+    /// The poses to visit, in order.
+    pub fn poses(&self) -> &[Pose] {
+        match self {
+            Goal::Pose(p) => std::slice::from_ref(p),
+            Goal::Waypoints(ps) => ps,
+        }
+    }
+
+    /// The last pose of the goal.
+    pub fn final_pose(&self) -> Option<&Pose> {
+        self.poses().last()
+    }
+}
+
+/// `cmd/cancel`: stop the given task, or whatever runs when `task_id` is absent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CancelCommand {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_id: Option<TaskId>,
+}
+
+/// `cmd/emergency_stop`: engage stops at once and refuses tasks until a release.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EstopCommand {
+    pub engage: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// `cmd/teleop`: drive at this body velocity. The robot stops by itself when commands
+/// stop arriving (dead-man timeout, 500 ms).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TeleopCommand {
+    pub linear: f64,
+    pub angular: f64,
+}
