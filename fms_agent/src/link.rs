@@ -18,8 +18,11 @@ pub async fn open(endpoint: &str) -> Result<Session, zenoh::Error> {
     set(&mut config, "connect/endpoints", &endpoints)?;
     set(&mut config, "connect/timeout_ms", "0")?;
     set(&mut config, "connect/exit_on_failure", "false")?;
-    set(&mut config, "connect/retry/period_init_ms", "250")?;
-    set(&mut config, "connect/retry/period_max_ms", "1000")?;
+    set(
+        &mut config,
+        "connect/retry",
+        "{period_init_ms: 250, period_max_ms: 1000, period_increase_factor: 2}",
+    )?;
     set(&mut config, "scouting/multicast/enabled", "false")?;
     zenoh::open(config).await
 }

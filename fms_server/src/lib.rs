@@ -1,1 +1,92 @@
-//! placeholder
+//! fms fleet server: ingests robot state and events from Zenoh, runs the task engine,
+//! and serves the REST/WebSocket API.
+//!
+//! `fleet` is the pure domain; `coordinator` applies its effects; `link` is Zenoh;
+//! `http` is axum; `store` is persistence; `hub` fans out live updates.
+
+pub mod config;
+pub mod coordinator;
+pub mod fleet;
+pub mod http;
+pub mod hub;
+pub mod link;
+pub mod metrics;
+pub mod store;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use fms_msgs::unix_ms;
+use tokio::net::TcpListener;
+
+pub use config::ServerConfig;
+pub use http::{app, AppState, HttpOptions};
+
+use coordinator::{Coordinator, Request, Shared};
+use fleet::registry::Registry;
+use store::memory::MemoryStore;
+use store::Store;
+
+/// How often presence staleness is re-evaluated and dispatch retried.
+const TICK: Duration = Duration::from_millis(250);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("zenoh: {0}")]
+    Zenoh(zenoh::Error),
+    #[error("http server: {0}")]
+    Http(#[from] std::io::Error),
+}
+
+/// Runs the server on `listener` until `shutdown` completes.
+pub async fn run(
+    config: ServerConfig,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let session = link::open(&config.zenoh)
+        .await
+        .map_err(ServerError::Zenoh)?;
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let shared = Arc::new(Shared::new(Registry::new(config.presence), store));
+    let (out_tx, out_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (coordinator, coord) = Coordinator::new(config.engine, shared.clone(), out_tx);
+    let _ingest = link::start_ingest(&session, shared.clone(), coord.clone())
+        .await
+        .map_err(ServerError::Zenoh)?;
+    tokio::spawn(coordinator.run());
+    tokio::spawn(link::publish_outgoing(session.clone(), out_rx));
+
+    let ticker = {
+        let (shared, coord) = (shared.clone(), coord.clone());
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(TICK);
+            loop {
+                tick.tick().await;
+                let changes = shared.registry_mut().tick(unix_ms());
+                for change in changes {
+                    coord.send(Request::Presence(change));
+                }
+                coord.send(Request::Tick);
+            }
+        })
+    };
+
+    let state = AppState {
+        shared,
+        coord,
+        http: Arc::new(HttpOptions {
+            frontend_dir: Some(config.frontend_dir.clone()),
+            cors_origins: config.cors_origins.clone(),
+        }),
+    };
+    let served = axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await;
+    ticker.abort();
+    if let Err(e) = session.close().await {
+        tracing::warn!("zenoh session did not close cleanly: {e}");
+    }
+    Ok(served?)
+}

@@ -1,1 +1,48 @@
-fn main() {}
+//! `fms_server` binary: resolves configuration, binds the HTTP port and runs the server
+//! until SIGINT/SIGTERM.
+
+use anyhow::Context;
+use clap::Parser;
+use fms_server::config::{Cli, ServerConfig};
+use fms_server::link::ZenohMode;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config = ServerConfig::resolve(Cli::parse())?;
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&config.log_level)
+                .context("invalid log level")?,
+        )
+        .init();
+    let listener = tokio::net::TcpListener::bind(config.http_addr)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.http_addr))?;
+    let addr = listener.local_addr()?;
+    let zenoh = match &config.zenoh {
+        ZenohMode::EmbeddedRouter { listen } => format!("embedded router on {}", listen.join(", ")),
+        ZenohMode::Client { connect } => format!("client of {connect}"),
+    };
+    // Tests and scripts wait for this line.
+    println!("fms_server listening on http://{addr} (zenoh: {zenoh})");
+    if config.frontend_dir.is_dir() {
+        println!("dashboard: http://{addr}/");
+    }
+    fms_server::run(config, listener, shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return std::future::pending().await,
+            };
+        tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -1,0 +1,275 @@
+//! Server configuration: a TOML file, overridden by environment, overridden by flags.
+//! Unknown keys are errors.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use clap::Parser;
+use serde::Deserialize;
+
+use crate::fleet::registry::PresenceParams;
+use crate::fleet::tasks::EngineParams;
+use crate::link::ZenohMode;
+
+pub const DEFAULT_PORT: u16 = 8088;
+pub const DEFAULT_ZENOH_LISTEN: &str = "tcp/0.0.0.0:7447";
+
+#[derive(Debug, Default, Parser)]
+#[command(
+    name = "fms_server",
+    version,
+    about = "fms fleet server: REST/WebSocket API, dispatch, embedded Zenoh router"
+)]
+pub struct Cli {
+    /// TOML config file (see config/server.toml).
+    #[arg(long, env = "FMS_SERVER_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// HTTP port (0 picks a free one).
+    #[arg(long, env = "PORT")]
+    pub port: Option<u16>,
+    /// HTTP bind address.
+    #[arg(long, env = "FMS_BIND")]
+    pub bind: Option<IpAddr>,
+    /// Connect to this Zenoh router instead of embedding one, e.g. tcp/zenoh-router:7447.
+    #[arg(long, env = "ZENOH_ENDPOINT")]
+    pub zenoh_endpoint: Option<String>,
+    /// Listen endpoint(s) of the embedded router, comma-separated.
+    #[arg(long, env = "FMS_ZENOH_LISTEN")]
+    pub zenoh_listen: Option<String>,
+    /// Directory of the dashboard's static files, served at `/`.
+    #[arg(long, env = "FMS_FRONTEND_DIR")]
+    pub frontend_dir: Option<PathBuf>,
+    /// Log filter: error, warn, info, debug, trace (or a tracing filter string).
+    #[arg(long, env = "LOG_LEVEL")]
+    pub log_level: Option<String>,
+    /// Origins allowed to call the API from a browser, comma-separated.
+    #[arg(long, env = "CORS_ORIGINS")]
+    pub cors_origins: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub port: Option<u16>,
+    pub bind: Option<IpAddr>,
+    pub zenoh_endpoint: Option<String>,
+    pub zenoh_listen: Option<Vec<String>>,
+    pub frontend_dir: Option<PathBuf>,
+    pub log_level: Option<String>,
+    pub cors_origins: Option<Vec<String>>,
+    pub presence: Option<FilePresence>,
+    pub dispatch: Option<FileDispatch>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilePresence {
+    pub stale_after_ms: Option<u64>,
+    pub offline_after_ms: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileDispatch {
+    pub min_battery: Option<f64>,
+    pub max_attempts: Option<u32>,
+}
+
+/// The server's resolved settings.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub http_addr: SocketAddr,
+    pub zenoh: ZenohMode,
+    pub frontend_dir: PathBuf,
+    pub log_level: String,
+    pub cors_origins: Vec<String>,
+    pub presence: PresenceParams,
+    pub engine: EngineParams,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid config file {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: toml::de::Error,
+    },
+    #[error("invalid setting {name}: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+fn load_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|source| ConfigError::Parse {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+fn split_list(s: &str) -> Vec<String> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+fn check_endpoint(name: &'static str, e: &str) -> Result<(), ConfigError> {
+    match e.split_once('/') {
+        Some((proto, addr)) if !proto.is_empty() && !addr.is_empty() => Ok(()),
+        _ => Err(ConfigError::Invalid {
+            name,
+            reason: format!("{e:?} is not a Zenoh endpoint like tcp/127.0.0.1:7447"),
+        }),
+    }
+}
+
+impl ServerConfig {
+    pub fn resolve(cli: Cli) -> Result<Self, ConfigError> {
+        let file = match &cli.config {
+            Some(p) => load_file(p)?,
+            None => FileConfig::default(),
+        };
+        let port = cli.port.or(file.port).unwrap_or(DEFAULT_PORT);
+        let bind = cli.bind.or(file.bind).unwrap_or(IpAddr::from([0, 0, 0, 0]));
+        let zenoh = match cli
+            .zenoh_endpoint
+            .or(file.zenoh_endpoint)
+            .filter(|s| !s.trim().is_empty())
+        {
+            Some(connect) => {
+                check_endpoint("zenoh_endpoint", &connect)?;
+                ZenohMode::Client { connect }
+            }
+            None => {
+                let listen = cli
+                    .zenoh_listen
+                    .as_deref()
+                    .map(split_list)
+                    .or(file.zenoh_listen)
+                    .unwrap_or_else(|| vec![DEFAULT_ZENOH_LISTEN.to_owned()]);
+                if listen.is_empty() {
+                    return Err(ConfigError::Invalid {
+                        name: "zenoh_listen",
+                        reason: "needs at least one endpoint".into(),
+                    });
+                }
+                for e in &listen {
+                    check_endpoint("zenoh_listen", e)?;
+                }
+                ZenohMode::EmbeddedRouter { listen }
+            }
+        };
+        let p = file.presence.unwrap_or_default();
+        let dp = PresenceParams::default();
+        let presence = PresenceParams {
+            stale_after_ms: p.stale_after_ms.unwrap_or(dp.stale_after_ms),
+            offline_after_ms: p.offline_after_ms.unwrap_or(dp.offline_after_ms),
+        };
+        if presence.stale_after_ms == 0 || presence.offline_after_ms < presence.stale_after_ms {
+            return Err(ConfigError::Invalid {
+                name: "presence",
+                reason: "need 0 < stale_after_ms <= offline_after_ms".into(),
+            });
+        }
+        let d = file.dispatch.unwrap_or_default();
+        let de = EngineParams::default();
+        let engine = EngineParams {
+            min_battery: d.min_battery.unwrap_or(de.min_battery),
+            max_attempts: d.max_attempts.unwrap_or(de.max_attempts),
+        };
+        if !(0.0..=100.0).contains(&engine.min_battery) || engine.max_attempts == 0 {
+            return Err(ConfigError::Invalid {
+                name: "dispatch",
+                reason: "min_battery must be 0-100 and max_attempts at least 1".into(),
+            });
+        }
+        Ok(Self {
+            http_addr: SocketAddr::new(bind, port),
+            zenoh,
+            frontend_dir: cli
+                .frontend_dir
+                .or(file.frontend_dir)
+                .unwrap_or_else(|| PathBuf::from("frontend/static")),
+            log_level: cli
+                .log_level
+                .or(file.log_level)
+                .unwrap_or_else(|| "info".into()),
+            cors_origins: cli
+                .cors_origins
+                .as_deref()
+                .map(split_list)
+                .or(file.cors_origins)
+                .unwrap_or_default(),
+            presence,
+            engine,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_embed_a_router_on_7447() {
+        let c = ServerConfig::resolve(Cli::default()).unwrap();
+        assert_eq!(c.http_addr.port(), 8088);
+        assert_eq!(
+            c.zenoh,
+            ZenohMode::EmbeddedRouter {
+                listen: vec!["tcp/0.0.0.0:7447".into()]
+            }
+        );
+    }
+
+    #[test]
+    fn endpoint_switches_to_client_and_flags_beat_the_file() {
+        let dir = std::env::temp_dir().join(format!("fms_server_cfg_{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("server.toml");
+        std::fs::write(
+            &path,
+            "port = 9000\nzenoh_endpoint = \"tcp/10.0.0.1:7447\"\n[dispatch]\nmin_battery = 30.0\n",
+        )
+        .unwrap();
+        let cli = Cli {
+            config: Some(path.clone()),
+            port: Some(9100),
+            ..Cli::default()
+        };
+        let c = ServerConfig::resolve(cli).unwrap();
+        assert_eq!(c.http_addr.port(), 9100);
+        assert_eq!(
+            c.zenoh,
+            ZenohMode::Client {
+                connect: "tcp/10.0.0.1:7447".into()
+            }
+        );
+        assert_eq!(c.engine.min_battery, 30.0);
+        std::fs::write(&path, "port = 9000\nprot = 1\n").unwrap();
+        assert!(matches!(
+            ServerConfig::resolve(Cli {
+                config: Some(path),
+                ..Cli::default()
+            }),
+            Err(ConfigError::Parse { .. })
+        ));
+        let bad = Cli {
+            zenoh_endpoint: Some("localhost".into()),
+            ..Cli::default()
+        };
+        assert!(matches!(
+            ServerConfig::resolve(bad),
+            Err(ConfigError::Invalid { .. })
+        ));
+    }
+}

@@ -1,0 +1,348 @@
+//! Owns the task engine. Turns API requests, robot events, presence changes and ticks into
+//! engine calls, then carries out the effects in order: store first, then Zenoh commands
+//! and live updates.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use fms_msgs::keys::{self, RobotTopic};
+use fms_msgs::{
+    encode, unix_ms, RobotEvent, RobotId, RobotMode, SystemEvent, SystemEventKind, TaskId,
+};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::fleet::registry::{Presence, PresenceChange, Registry};
+use crate::fleet::tasks::{Effect, EngineParams, NewTask, RobotView, Task, TaskEngine, TaskError};
+use crate::hub::{Hub, LiveMessage};
+use crate::metrics::Metrics;
+use crate::store::{Store, StoreError};
+
+/// State shared by the HTTP handlers, the Zenoh ingest and the coordinator.
+pub struct Shared {
+    registry: RwLock<Registry>,
+    pub metrics: Metrics,
+    pub hub: Hub,
+    pub store: Arc<dyn Store>,
+    fleet_estop: AtomicBool,
+}
+
+impl Shared {
+    pub fn new(registry: Registry, store: Arc<dyn Store>) -> Self {
+        Self {
+            registry: RwLock::new(registry),
+            metrics: Metrics::default(),
+            hub: Hub::new(),
+            store,
+            fleet_estop: AtomicBool::new(false),
+        }
+    }
+
+    /// Read access to the registry. A panic while holding the lock cannot leave the
+    /// registry half-updated in a harmful way (each update is one field write), so a
+    /// poisoned lock is used as is.
+    pub fn registry(&self) -> RwLockReadGuard<'_, Registry> {
+        self.registry.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn registry_mut(&self) -> RwLockWriteGuard<'_, Registry> {
+        self.registry.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn fleet_estop(&self) -> bool {
+        self.fleet_estop.load(Ordering::Relaxed)
+    }
+}
+
+/// Robots as the engine sees them.
+pub fn robot_views(reg: &Registry) -> Vec<RobotView> {
+    reg.robots()
+        .map(|e| {
+            let s = e.state.as_ref();
+            RobotView {
+                id: e.id.clone(),
+                online: e.presence == Presence::Online,
+                idle: s.is_some_and(|s| {
+                    matches!(s.mode, RobotMode::Idle | RobotMode::Charging) && s.task.is_none()
+                }),
+                estopped: s.is_some_and(|s| s.mode == RobotMode::Estopped),
+                battery: s.map_or(0.0, |s| s.battery.percentage),
+                x: s.map_or(0.0, |s| s.pose.x),
+                y: s.map_or(0.0, |s| s.pose.y),
+            }
+        })
+        .collect()
+}
+
+/// A message for one robot (or the system key), to be published on Zenoh.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outgoing {
+    pub key: String,
+    pub payload: Vec<u8>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CoordError {
+    #[error(transparent)]
+    Task(#[from] TaskError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the coordinator has stopped")]
+    Stopped,
+}
+
+type Reply<T> = oneshot::Sender<Result<T, CoordError>>;
+
+/// What the coordinator is asked to do.
+#[derive(Debug)]
+pub enum Request {
+    CreateTask {
+        id: TaskId,
+        new: NewTask,
+        reply: Reply<Task>,
+    },
+    CancelTask {
+        id: TaskId,
+        reply: Reply<Task>,
+    },
+    CancelRobot {
+        robot: RobotId,
+        reply: Reply<()>,
+    },
+    FleetEstop {
+        engage: bool,
+        reply: Reply<usize>,
+    },
+    RobotEstop {
+        robot: RobotId,
+        engage: bool,
+        reply: Reply<()>,
+    },
+    RobotEvent {
+        robot: RobotId,
+        event: RobotEvent,
+    },
+    Presence(PresenceChange),
+    Tick,
+}
+
+/// The sending side, cloned into HTTP handlers and Zenoh callbacks.
+#[derive(Debug, Clone)]
+pub struct CoordinatorHandle {
+    tx: mpsc::UnboundedSender<Request>,
+}
+
+impl CoordinatorHandle {
+    /// Fire and forget (events, presence, ticks).
+    pub fn send(&self, req: Request) {
+        let _ = self.tx.send(req);
+    }
+
+    async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Request) -> Result<T, CoordError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(make(tx)).map_err(|_| CoordError::Stopped)?;
+        rx.await.map_err(|_| CoordError::Stopped)?
+    }
+
+    pub async fn create_task(&self, new: NewTask) -> Result<Task, CoordError> {
+        let id = TaskId::new(uuid::Uuid::new_v4().to_string()).expect("a UUID is a valid task id");
+        self.ask(|reply| Request::CreateTask { id, new, reply })
+            .await
+    }
+
+    pub async fn cancel_task(&self, id: TaskId) -> Result<Task, CoordError> {
+        self.ask(|reply| Request::CancelTask { id, reply }).await
+    }
+
+    pub async fn cancel_robot(&self, robot: RobotId) -> Result<(), CoordError> {
+        self.ask(|reply| Request::CancelRobot { robot, reply })
+            .await
+    }
+
+    pub async fn fleet_estop(&self, engage: bool) -> Result<usize, CoordError> {
+        self.ask(|reply| Request::FleetEstop { engage, reply })
+            .await
+    }
+
+    pub async fn robot_estop(&self, robot: RobotId, engage: bool) -> Result<(), CoordError> {
+        self.ask(|reply| Request::RobotEstop {
+            robot,
+            engage,
+            reply,
+        })
+        .await
+    }
+}
+
+pub struct Coordinator {
+    engine: TaskEngine,
+    shared: Arc<Shared>,
+    out: mpsc::UnboundedSender<Outgoing>,
+    rx: mpsc::UnboundedReceiver<Request>,
+}
+
+impl Coordinator {
+    pub fn new(
+        params: EngineParams,
+        shared: Arc<Shared>,
+        out: mpsc::UnboundedSender<Outgoing>,
+    ) -> (Self, CoordinatorHandle) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let me = Self {
+            engine: TaskEngine::new(params),
+            shared,
+            out,
+            rx,
+        };
+        (me, CoordinatorHandle { tx })
+    }
+
+    /// Serves requests until every handle is dropped.
+    pub async fn run(mut self) {
+        while let Some(req) = self.rx.recv().await {
+            self.handle(req).await;
+        }
+    }
+
+    fn views(&self) -> Vec<RobotView> {
+        robot_views(&self.shared.registry())
+    }
+
+    async fn handle(&mut self, req: Request) {
+        let now = unix_ms();
+        match req {
+            Request::CreateTask { id, new, reply } => {
+                let views = self.views();
+                let result = match self.engine.create(id, new, &views, now) {
+                    Ok((task, fx)) => self.apply(fx).await.map(|_| task),
+                    Err(e) => Err(e.into()),
+                };
+                let _ = reply.send(result);
+            }
+            Request::CancelTask { id, reply } => {
+                let result = match self.engine.cancel(&id, now) {
+                    Ok((task, fx)) => self.apply(fx).await.map(|_| task),
+                    Err(TaskError::TaskNotFound(id)) => self.finished_task(id).await,
+                    Err(e) => Err(e.into()),
+                };
+                let _ = reply.send(result);
+            }
+            Request::CancelRobot { robot, reply } => {
+                let result = match self.engine.cancel_robot(&robot, now) {
+                    Ok(fx) => self.apply(fx).await,
+                    Err(e) => Err(e.into()),
+                };
+                let _ = reply.send(result);
+            }
+            Request::FleetEstop { engage, reply } => {
+                let views = self.views();
+                let fx = self.engine.set_fleet_estop(engage, &views, now);
+                self.shared.fleet_estop.store(engage, Ordering::Relaxed);
+                let _ = reply.send(self.apply(fx).await.map(|_| views.len()));
+            }
+            Request::RobotEstop {
+                robot,
+                engage,
+                reply,
+            } => {
+                let fx = self.engine.set_robot_estop(&robot, engage);
+                let _ = reply.send(self.apply(fx).await);
+            }
+            Request::RobotEvent { robot, event } => match self.engine.on_event(&robot, &event, now)
+            {
+                Some(fx) => {
+                    self.apply_logged(fx).await;
+                    self.dispatch(now).await;
+                }
+                None => self.shared.metrics.duplicate_event(),
+            },
+            Request::Presence(change) => {
+                let kind = match change.to {
+                    Presence::Online => SystemEventKind::RobotOnline {
+                        robot_id: change.robot_id.clone(),
+                    },
+                    Presence::Stale => SystemEventKind::RobotStale {
+                        robot_id: change.robot_id.clone(),
+                    },
+                    Presence::Offline => SystemEventKind::RobotOffline {
+                        robot_id: change.robot_id.clone(),
+                    },
+                };
+                tracing::info!(robot_id = %change.robot_id, from = ?change.from, to = ?change.to, "presence");
+                let mut fx = vec![Effect::System(kind)];
+                if change.to == Presence::Online {
+                    fx.extend(self.engine.on_robot_online(&change.robot_id));
+                }
+                self.apply_logged(fx).await;
+                self.dispatch(now).await;
+            }
+            Request::Tick => self.dispatch(now).await,
+        }
+    }
+
+    /// A cancel for a task that is no longer open: finished tasks answer INVALID_STATE.
+    async fn finished_task(&self, id: TaskId) -> Result<Task, CoordError> {
+        match self.shared.store.get_task(&id).await? {
+            Some(t) => Err(TaskError::InvalidState {
+                id,
+                status: t.status,
+                action: "cancel",
+            }
+            .into()),
+            None => Err(TaskError::TaskNotFound(id).into()),
+        }
+    }
+
+    async fn dispatch(&mut self, now: u64) {
+        let views = self.views();
+        let fx = self.engine.dispatch(&views, now);
+        self.apply_logged(fx).await;
+    }
+
+    async fn apply_logged(&mut self, fx: Vec<Effect>) {
+        if let Err(e) = self.apply(fx).await {
+            tracing::error!("could not apply task changes: {e}");
+        }
+    }
+
+    /// Carries out effects in order; stops at the first store failure so nothing is sent
+    /// that was not stored.
+    async fn apply(&mut self, fx: Vec<Effect>) -> Result<(), CoordError> {
+        for effect in fx {
+            match effect {
+                Effect::Persist(task) => {
+                    self.shared.store.put_task(&task).await?;
+                    let robot = task.assigned_robot.as_ref().or(task.robot_id.as_ref());
+                    self.shared
+                        .hub
+                        .publish(robot, &LiveMessage::TaskUpdate { task: &task });
+                }
+                Effect::SendTask(robot, cmd) => {
+                    tracing::info!(robot_id = %robot, task_id = %cmd.task_id, "task sent");
+                    self.send(keys::robot_key(&robot, RobotTopic::CmdTask), encode(&cmd));
+                }
+                Effect::SendCancel(robot, cmd) => {
+                    self.send(keys::robot_key(&robot, RobotTopic::CmdCancel), encode(&cmd));
+                }
+                Effect::SendEstop(robot, cmd) => {
+                    self.send(keys::robot_key(&robot, RobotTopic::CmdEstop), encode(&cmd));
+                }
+                Effect::System(kind) => {
+                    let event = SystemEvent {
+                        stamp_ms: unix_ms(),
+                        kind,
+                    };
+                    self.shared
+                        .hub
+                        .publish(None, &LiveMessage::SystemEvent { event: &event });
+                    self.send(keys::SYSTEM_EVENT.to_owned(), encode(&event));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn send(&self, key: String, payload: Vec<u8>) {
+        self.shared.metrics.command_sent();
+        let _ = self.out.send(Outgoing { key, payload });
+    }
+}

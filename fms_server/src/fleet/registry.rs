@@ -1,0 +1,359 @@
+//! Robot presence and latest state: ONLINE / STALE / OFFLINE from liveliness tokens plus
+//! message staleness, for robots speaking our protocol or the legacy split form.
+
+use std::collections::HashMap;
+
+use fms_msgs::{Battery, Pose, RobotId, RobotMode, RobotState, Velocity, PROTOCOL_VERSION};
+use serde::Serialize;
+
+/// When a robot counts as stale or offline.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PresenceParams {
+    /// No state for this long: STALE.
+    pub stale_after_ms: u64,
+    /// Robots without a liveliness token (legacy) go OFFLINE after this long without messages.
+    pub offline_after_ms: u64,
+}
+
+impl Default for PresenceParams {
+    fn default() -> Self {
+        Self {
+            stale_after_ms: 2_000,
+            offline_after_ms: 10_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Presence {
+    Online,
+    Stale,
+    Offline,
+}
+
+/// One robot as the server knows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RobotEntry {
+    pub id: RobotId,
+    pub presence: Presence,
+    /// Speaks the legacy split form (no token, no RobotState).
+    pub legacy: bool,
+    pub first_seen_ms: u64,
+    pub last_seen_ms: u64,
+    pub state: Option<RobotState>,
+    #[serde(skip)]
+    token: TokenState,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TokenState {
+    Never,
+    Alive,
+    Lost,
+}
+
+impl RobotEntry {
+    fn new(id: RobotId, now: u64) -> Self {
+        Self {
+            id,
+            presence: Presence::Offline,
+            legacy: false,
+            first_seen_ms: now,
+            last_seen_ms: now,
+            state: None,
+            token: TokenState::Never,
+        }
+    }
+
+    pub fn mode(&self) -> Option<RobotMode> {
+        self.state.as_ref().map(|s| s.mode)
+    }
+
+    pub fn battery(&self) -> Option<f64> {
+        self.state.as_ref().map(|s| s.battery.percentage)
+    }
+
+    fn compute(&self, now: u64, p: &PresenceParams) -> Presence {
+        let age = now.saturating_sub(self.last_seen_ms);
+        match self.token {
+            TokenState::Alive if age <= p.stale_after_ms => Presence::Online,
+            TokenState::Alive => Presence::Stale,
+            TokenState::Lost => Presence::Offline,
+            TokenState::Never if age <= p.stale_after_ms => Presence::Online,
+            TokenState::Never if age <= p.offline_after_ms => Presence::Stale,
+            TokenState::Never => Presence::Offline,
+        }
+    }
+}
+
+/// A presence transition worth telling others about.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PresenceChange {
+    pub robot_id: RobotId,
+    pub from: Option<Presence>,
+    pub to: Presence,
+}
+
+/// One message of the legacy split form.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LegacyUpdate {
+    Pose(Pose),
+    Battery {
+        percentage: f64,
+        voltage: Option<f64>,
+        charging: Option<bool>,
+    },
+    Mode(RobotMode),
+    Heartbeat,
+}
+
+/// Every robot the server has heard of.
+#[derive(Debug, Default)]
+pub struct Registry {
+    robots: HashMap<RobotId, RobotEntry>,
+    params: PresenceParams,
+}
+
+impl Registry {
+    pub fn new(params: PresenceParams) -> Self {
+        Self {
+            robots: HashMap::new(),
+            params,
+        }
+    }
+
+    pub fn get(&self, id: &RobotId) -> Option<&RobotEntry> {
+        self.robots.get(id)
+    }
+
+    pub fn robots(&self) -> impl Iterator<Item = &RobotEntry> {
+        self.robots.values()
+    }
+
+    pub fn len(&self) -> usize {
+        self.robots.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.robots.is_empty()
+    }
+
+    /// Applies `f` to the robot's entry (creating it), then recomputes its presence.
+    fn touch(
+        &mut self,
+        id: &RobotId,
+        now: u64,
+        f: impl FnOnce(&mut RobotEntry),
+    ) -> Option<PresenceChange> {
+        let params = self.params;
+        let (entry, is_new) = match self.robots.get_mut(id) {
+            Some(e) => (e, false),
+            None => (
+                self.robots
+                    .entry(id.clone())
+                    .or_insert_with(|| RobotEntry::new(id.clone(), now)),
+                true,
+            ),
+        };
+        f(entry);
+        let to = entry.compute(now, &params);
+        if is_new || to != entry.presence {
+            let from = (!is_new).then_some(entry.presence);
+            entry.presence = to;
+            Some(PresenceChange {
+                robot_id: id.clone(),
+                from,
+                to,
+            })
+        } else {
+            None
+        }
+    }
+
+    /// A `RobotState` arrived. States older than the one held (by stamp) are ignored.
+    pub fn on_state(
+        &mut self,
+        id: &RobotId,
+        state: RobotState,
+        now: u64,
+    ) -> Option<PresenceChange> {
+        self.touch(id, now, |e| {
+            e.last_seen_ms = now;
+            e.legacy = false;
+            let newer = e
+                .state
+                .as_ref()
+                .is_none_or(|old| state.stamp_ms >= old.stamp_ms || state.seq < old.seq);
+            if newer {
+                e.state = Some(state);
+            }
+        })
+    }
+
+    /// A legacy message arrived; it updates the matching part of a synthesized state.
+    pub fn on_legacy(
+        &mut self,
+        id: &RobotId,
+        update: LegacyUpdate,
+        now: u64,
+    ) -> Option<PresenceChange> {
+        self.touch(id, now, |e| {
+            e.last_seen_ms = now;
+            e.legacy = true;
+            let state = e.state.get_or_insert_with(|| RobotState {
+                protocol: PROTOCOL_VERSION,
+                seq: 0,
+                stamp_ms: now,
+                pose: Pose::new(0.0, 0.0, 0.0),
+                velocity: Velocity::default(),
+                battery: Battery {
+                    percentage: 0.0,
+                    voltage: None,
+                    charging: false,
+                },
+                mode: RobotMode::Idle,
+                task: None,
+            });
+            state.stamp_ms = now;
+            match update {
+                LegacyUpdate::Pose(p) => state.pose = p,
+                LegacyUpdate::Battery {
+                    percentage,
+                    voltage,
+                    charging,
+                } => {
+                    state.battery.percentage = percentage;
+                    state.battery.voltage = voltage;
+                    state.battery.charging = charging.unwrap_or(false);
+                }
+                LegacyUpdate::Mode(m) => state.mode = m,
+                LegacyUpdate::Heartbeat => {}
+            }
+        })
+    }
+
+    /// The robot's liveliness token appeared (`alive`) or went away.
+    pub fn on_token(&mut self, id: &RobotId, alive: bool, now: u64) -> Option<PresenceChange> {
+        if !alive && !self.robots.contains_key(id) {
+            return None;
+        }
+        self.touch(id, now, |e| {
+            if alive {
+                e.token = TokenState::Alive;
+                e.last_seen_ms = now;
+            } else {
+                e.token = TokenState::Lost;
+            }
+        })
+    }
+
+    /// Re-evaluates staleness; returns every robot whose presence changed.
+    pub fn tick(&mut self, now: u64) -> Vec<PresenceChange> {
+        let params = self.params;
+        let mut changes = Vec::new();
+        for e in self.robots.values_mut() {
+            let to = e.compute(now, &params);
+            if to != e.presence {
+                changes.push(PresenceChange {
+                    robot_id: e.id.clone(),
+                    from: Some(e.presence),
+                    to,
+                });
+                e.presence = to;
+            }
+        }
+        changes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(s: &str) -> RobotId {
+        RobotId::new(s).unwrap()
+    }
+
+    fn state(stamp: u64) -> RobotState {
+        RobotState {
+            protocol: 1,
+            seq: stamp,
+            stamp_ms: stamp,
+            pose: Pose::new(1.0, 2.0, 0.0),
+            velocity: Velocity::default(),
+            battery: Battery {
+                percentage: 90.0,
+                voltage: None,
+                charging: false,
+            },
+            mode: RobotMode::Idle,
+            task: None,
+        }
+    }
+
+    #[test]
+    fn token_and_staleness_drive_presence() {
+        let mut r = Registry::new(PresenceParams::default());
+        let c = r.on_token(&id("a"), true, 0).unwrap();
+        assert_eq!((c.from, c.to), (None, Presence::Online));
+        assert_eq!(r.on_state(&id("a"), state(100), 100), None);
+        assert!(r.tick(2_000).is_empty());
+        let c = r.tick(2_200);
+        assert_eq!(c[0].to, Presence::Stale);
+        let c = r.on_state(&id("a"), state(2_300), 2_300).unwrap();
+        assert_eq!((c.from, c.to), (Some(Presence::Stale), Presence::Online));
+        // Token lost: offline at once, whatever the staleness.
+        let c = r.on_token(&id("a"), false, 2_400).unwrap();
+        assert_eq!(c.to, Presence::Offline);
+        // A late state after the token loss keeps it offline until the token returns.
+        assert_eq!(r.on_state(&id("a"), state(2_500), 2_500), None);
+        assert_eq!(
+            r.on_token(&id("a"), true, 2_600).unwrap().to,
+            Presence::Online
+        );
+    }
+
+    #[test]
+    fn legacy_robots_age_out() {
+        let mut r = Registry::new(PresenceParams::default());
+        let c = r.on_legacy(&id("old"), LegacyUpdate::Heartbeat, 0).unwrap();
+        assert_eq!(c.to, Presence::Online);
+        r.on_legacy(&id("old"), LegacyUpdate::Pose(Pose::new(3.0, 4.0, 1.0)), 10);
+        r.on_legacy(
+            &id("old"),
+            LegacyUpdate::Battery {
+                percentage: 55.0,
+                voltage: Some(24.1),
+                charging: None,
+            },
+            20,
+        );
+        r.on_legacy(&id("old"), LegacyUpdate::Mode(RobotMode::Charging), 30);
+        let e = r.get(&id("old")).unwrap();
+        assert!(e.legacy);
+        let s = e.state.as_ref().unwrap();
+        assert_eq!(
+            (s.pose.x, s.battery.percentage, s.mode),
+            (3.0, 55.0, RobotMode::Charging)
+        );
+        assert_eq!(r.tick(3_000)[0].to, Presence::Stale);
+        assert_eq!(r.tick(10_031)[0].to, Presence::Offline);
+    }
+
+    #[test]
+    fn unknown_token_loss_is_ignored_and_old_states_do_not_win() {
+        let mut r = Registry::new(PresenceParams::default());
+        assert_eq!(r.on_token(&id("ghost"), false, 0), None);
+        assert!(r.is_empty());
+        r.on_token(&id("a"), true, 0);
+        r.on_state(&id("a"), state(500), 500);
+        let mut older = state(400);
+        older.seq = 600; // not a restart (seq went up) yet older stamp: keep the newer one
+        r.on_state(&id("a"), older, 501);
+        assert_eq!(
+            r.get(&id("a")).unwrap().state.as_ref().unwrap().stamp_ms,
+            500
+        );
+    }
+}

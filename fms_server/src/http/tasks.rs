@@ -1,0 +1,182 @@
+//! `/api/tasks`: create (validated), list with filters, get with history, cancel.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use fms_msgs::codec::{encode, JsonMap};
+use fms_msgs::{Goal, Pose, Priority};
+use serde::Deserialize;
+
+use super::{robot_id, task_id, ApiError, ApiJson, ApiQuery, AppState, ErrorCode};
+use crate::fleet::tasks::{NewTask, Task, TaskStatus};
+use crate::store::TaskFilter;
+
+/// Largest |x| or |y| accepted for a goal, in metres.
+const MAX_COORDINATE: f64 = 1.0e6;
+const MAX_WAYPOINTS: usize = 100;
+const MAX_FRAME_LEN: usize = 64;
+const MAX_PARAMETERS_BYTES: usize = 16 * 1024;
+const MAX_TIMEOUT_S: f64 = 7.0 * 86_400.0;
+const DEFAULT_LIMIT: usize = 100;
+const MAX_LIMIT: usize = 1_000;
+
+/// A goal pose as clients send it; `yaw` defaults to 0 and `frame` to "map".
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoseIn {
+    x: f64,
+    y: f64,
+    #[serde(default)]
+    yaw: f64,
+    frame: Option<String>,
+}
+
+/// `POST /api/tasks` body. Give exactly one of `target` and `waypoints`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTask {
+    robot_id: Option<String>,
+    target: Option<PoseIn>,
+    waypoints: Option<Vec<PoseIn>>,
+    priority: Option<Priority>,
+    timeout_s: Option<f64>,
+    parameters: Option<JsonMap>,
+    queue_if_busy: Option<bool>,
+}
+
+fn pose(p: PoseIn, what: &str) -> Result<Pose, ApiError> {
+    for (name, v) in [("x", p.x), ("y", p.y), ("yaw", p.yaw)] {
+        if !v.is_finite() {
+            return Err(ApiError::validation(format!(
+                "{what}.{name} must be a finite number"
+            )));
+        }
+    }
+    if p.x.abs() > MAX_COORDINATE || p.y.abs() > MAX_COORDINATE {
+        return Err(ApiError::validation(format!(
+            "{what} is outside the +/-{MAX_COORDINATE} m bounds"
+        )));
+    }
+    let mut out = Pose::new(p.x, p.y, p.yaw);
+    if let Some(frame) = p.frame {
+        if frame.is_empty() || frame.len() > MAX_FRAME_LEN || frame.chars().any(char::is_control) {
+            return Err(ApiError::validation(format!(
+                "{what}.frame must be 1-{MAX_FRAME_LEN} printable characters"
+            )));
+        }
+        out.frame = frame;
+    }
+    Ok(out)
+}
+
+impl CreateTask {
+    fn validate(self) -> Result<NewTask, ApiError> {
+        let goal = match (self.target, self.waypoints) {
+            (Some(t), None) => Goal::Pose(pose(t, "target")?),
+            (None, Some(wps)) => {
+                if wps.is_empty() || wps.len() > MAX_WAYPOINTS {
+                    return Err(ApiError::validation(format!(
+                        "waypoints must hold 1-{MAX_WAYPOINTS} poses"
+                    )));
+                }
+                let poses = wps
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, p)| pose(p, &format!("waypoints[{i}]")))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Goal::Waypoints(poses)
+            }
+            (Some(_), Some(_)) => {
+                return Err(ApiError::validation(
+                    "give either target or waypoints, not both",
+                ))
+            }
+            (None, None) => return Err(ApiError::validation("a task needs a target or waypoints")),
+        };
+        if let Some(t) = self.timeout_s {
+            if !(t.is_finite() && t > 0.0 && t <= MAX_TIMEOUT_S) {
+                return Err(ApiError::validation(format!(
+                    "timeout_s must be in (0, {MAX_TIMEOUT_S}]"
+                )));
+            }
+        }
+        let parameters = self.parameters.unwrap_or_default();
+        if encode(&parameters).len() > MAX_PARAMETERS_BYTES {
+            return Err(ApiError::validation(format!(
+                "parameters must encode to at most {MAX_PARAMETERS_BYTES} bytes"
+            )));
+        }
+        Ok(NewTask {
+            robot_id: self.robot_id.as_deref().map(robot_id).transpose()?,
+            goal,
+            priority: self.priority.unwrap_or_default(),
+            timeout_s: self.timeout_s,
+            parameters,
+            queue_if_busy: self.queue_if_busy.unwrap_or(true),
+        })
+    }
+}
+
+pub async fn create(
+    State(st): State<AppState>,
+    ApiJson(body): ApiJson<CreateTask>,
+) -> Result<(StatusCode, Json<Task>), ApiError> {
+    let new = body.validate()?;
+    let task = st.coord.create_task(new).await?;
+    Ok((StatusCode::CREATED, Json(task)))
+}
+
+/// `GET /api/tasks?status=ACTIVE&robot=tb3_1&limit=50`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    status: Option<String>,
+    robot: Option<String>,
+    limit: Option<usize>,
+}
+
+pub async fn list(
+    State(st): State<AppState>,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Json<Vec<Task>>, ApiError> {
+    let status = q
+        .status
+        .map(|s| s.parse::<TaskStatus>().map_err(ApiError::validation))
+        .transpose()?;
+    let robot = q.robot.as_deref().map(robot_id).transpose()?;
+    let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
+    if limit == 0 || limit > MAX_LIMIT {
+        return Err(ApiError::validation(format!("limit must be 1-{MAX_LIMIT}")));
+    }
+    let tasks = st
+        .shared
+        .store
+        .list_tasks(&TaskFilter {
+            status,
+            robot,
+            limit,
+        })
+        .await?;
+    Ok(Json(tasks))
+}
+
+pub async fn get_one(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Task>, ApiError> {
+    let id = task_id(&id)?;
+    st.shared
+        .store
+        .get_task(&id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::new(ErrorCode::TaskNotFound, format!("task {id} is not known")))
+}
+
+pub async fn cancel(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Task>, ApiError> {
+    let id = task_id(&id)?;
+    Ok(Json(st.coord.cancel_task(id).await?))
+}

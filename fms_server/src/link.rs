@@ -1,0 +1,261 @@
+//! The server's Zenoh side: an embedded router (or a client of an existing one), the
+//! subscriptions that feed the registry and the coordinator, and the publisher of commands.
+
+use std::sync::Arc;
+
+use fms_msgs::codec::encode_text;
+use fms_msgs::keys::{self, RobotTopic};
+use fms_msgs::legacy::{LegacyBattery, LegacyPose, LegacyStatus};
+use fms_msgs::{decode, unix_ms, RobotEvent, RobotId, RobotState};
+use tokio::sync::mpsc;
+use zenoh::sample::{Sample, SampleKind};
+use zenoh::{Config, Session};
+
+use crate::coordinator::{CoordinatorHandle, Outgoing, Request, Shared};
+use crate::fleet::registry::{LegacyUpdate, PresenceChange};
+use crate::hub::LiveMessage;
+use crate::metrics::MsgKind;
+
+/// How the server joins the Zenoh network.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ZenohMode {
+    /// Run a router in this process, listening on these endpoints.
+    EmbeddedRouter { listen: Vec<String> },
+    /// Connect as a client to an existing router.
+    Client { connect: String },
+}
+
+fn set(c: &mut Config, key: &str, value: &str) -> Result<(), zenoh::Error> {
+    c.insert_json5(key, value)
+        .map_err(|e| format!("zenoh config {key}: {e}").into())
+}
+
+fn json_list(items: &[String]) -> String {
+    let quoted: Vec<String> = items.iter().map(|s| format!("{s:?}")).collect();
+    format!("[{}]", quoted.join(","))
+}
+
+/// Opens the server's session.
+pub async fn open(mode: &ZenohMode) -> Result<Session, zenoh::Error> {
+    let mut c = Config::default();
+    match mode {
+        ZenohMode::EmbeddedRouter { listen } => {
+            set(&mut c, "mode", "\"router\"")?;
+            set(&mut c, "listen/endpoints", &json_list(listen))?;
+        }
+        ZenohMode::Client { connect } => {
+            set(&mut c, "mode", "\"client\"")?;
+            set(
+                &mut c,
+                "connect/endpoints",
+                &json_list(std::slice::from_ref(connect)),
+            )?;
+            set(&mut c, "connect/timeout_ms", "-1")?;
+            set(
+                &mut c,
+                "connect/retry",
+                "{period_init_ms: 250, period_max_ms: 1000, period_increase_factor: 2}",
+            )?;
+        }
+    }
+    set(&mut c, "scouting/multicast/enabled", "false")?;
+    zenoh::open(c).await
+}
+
+/// Keeps the subscriptions alive; dropping it stops ingest.
+pub struct Ingest {
+    _subscribers: Vec<zenoh::pubsub::Subscriber<()>>,
+}
+
+/// Subscribes to robot state, events, legacy keys and liveliness tokens.
+pub async fn start_ingest(
+    session: &Session,
+    shared: Arc<Shared>,
+    coord: CoordinatorHandle,
+) -> Result<Ingest, zenoh::Error> {
+    let mut subs = Vec::new();
+
+    let (sh, co) = (shared.clone(), coord.clone());
+    subs.push(
+        session
+            .declare_subscriber(keys::all_robots(RobotTopic::State))
+            .callback(move |s| on_state(&sh, &co, &s))
+            .await?,
+    );
+    let (sh, co) = (shared.clone(), coord.clone());
+    subs.push(
+        session
+            .declare_subscriber(keys::all_robots(RobotTopic::Event))
+            .callback(move |s| on_event(&sh, &co, &s))
+            .await?,
+    );
+    let (sh, co) = (shared.clone(), coord.clone());
+    subs.push(
+        session
+            .declare_subscriber(keys::all_robots_legacy_state())
+            .callback(move |s| on_legacy(&sh, &co, &s))
+            .await?,
+    );
+    let (sh, co) = (shared.clone(), coord.clone());
+    subs.push(
+        session
+            .declare_subscriber(keys::all_robots(RobotTopic::LegacyHeartbeat))
+            .callback(move |s| on_legacy(&sh, &co, &s))
+            .await?,
+    );
+    let (sh, co) = (shared, coord);
+    subs.push(
+        session
+            .liveliness()
+            .declare_subscriber(keys::all_robots(RobotTopic::Alive))
+            .history(true)
+            .callback(move |s| on_token(&sh, &co, &s))
+            .await?,
+    );
+    Ok(Ingest { _subscribers: subs })
+}
+
+/// Publishes coordinator output until the channel closes.
+pub async fn publish_outgoing(session: Session, mut rx: mpsc::UnboundedReceiver<Outgoing>) {
+    while let Some(msg) = rx.recv().await {
+        if let Err(e) = session.put(&msg.key, msg.payload).await {
+            tracing::warn!("could not publish on {}: {e}", msg.key);
+        }
+    }
+}
+
+fn reject(shared: &Shared, key: &str, why: impl std::fmt::Display) {
+    shared.metrics.rejected();
+    tracing::debug!("rejected message on {key}: {why}");
+}
+
+fn robot_of(shared: &Shared, sample: &Sample) -> Option<(RobotId, RobotTopic)> {
+    let key = sample.key_expr().as_str();
+    match keys::parse_robot_key(key) {
+        Ok(parsed) => Some(parsed),
+        Err(e) => {
+            reject(shared, key, e);
+            None
+        }
+    }
+}
+
+fn report(coord: &CoordinatorHandle, change: Option<PresenceChange>) {
+    if let Some(change) = change {
+        coord.send(Request::Presence(change));
+    }
+}
+
+/// Applies an update to the registry and pushes the robot's new state to live clients.
+fn update_and_publish(
+    shared: &Shared,
+    coord: &CoordinatorHandle,
+    id: &RobotId,
+    update: impl FnOnce(&mut crate::fleet::registry::Registry) -> Option<PresenceChange>,
+) {
+    let (change, text) = {
+        let mut reg = shared.registry_mut();
+        let change = update(&mut reg);
+        let text = shared.hub.has_listeners().then(|| {
+            reg.get(id).and_then(|e| {
+                e.state.as_ref().map(|state| {
+                    encode_text(&LiveMessage::StateUpdate {
+                        robot_id: id,
+                        presence: e.presence,
+                        state,
+                    })
+                })
+            })
+        });
+        (change, text.flatten())
+    };
+    if let Some(text) = text {
+        shared.hub.send_text(Some(id), text);
+    }
+    report(coord, change);
+}
+
+fn on_state(shared: &Shared, coord: &CoordinatorHandle, sample: &Sample) {
+    let Some((id, _)) = robot_of(shared, sample) else {
+        return;
+    };
+    let key = sample.key_expr().as_str();
+    let state: RobotState = match decode(&sample.payload().to_bytes()) {
+        Ok(s) => s,
+        Err(e) => return reject(shared, key, e),
+    };
+    if let Err(e) = state.validate() {
+        return reject(shared, key, e);
+    }
+    shared.metrics.message(MsgKind::State);
+    let now = unix_ms();
+    update_and_publish(shared, coord, &id, |reg| reg.on_state(&id, state, now));
+}
+
+fn on_event(shared: &Shared, coord: &CoordinatorHandle, sample: &Sample) {
+    let Some((robot, _)) = robot_of(shared, sample) else {
+        return;
+    };
+    match decode::<RobotEvent>(&sample.payload().to_bytes()) {
+        Ok(event) => {
+            shared.metrics.message(MsgKind::Event);
+            coord.send(Request::RobotEvent { robot, event });
+        }
+        Err(e) => reject(shared, sample.key_expr().as_str(), e),
+    }
+}
+
+fn on_legacy(shared: &Shared, coord: &CoordinatorHandle, sample: &Sample) {
+    let Some((id, topic)) = robot_of(shared, sample) else {
+        return;
+    };
+    let key = sample.key_expr().as_str();
+    let bytes = sample.payload().to_bytes();
+    let update = match topic {
+        RobotTopic::LegacyPose => decode::<LegacyPose>(&bytes)
+            .map_err(|e| e.to_string())
+            .and_then(|p| p.to_pose())
+            .map(LegacyUpdate::Pose),
+        RobotTopic::LegacyBattery => decode::<LegacyBattery>(&bytes)
+            .map_err(|e| e.to_string())
+            .and_then(|b| {
+                b.validate()?;
+                Ok(LegacyUpdate::Battery {
+                    percentage: b.percentage,
+                    voltage: b.voltage.filter(|v| v.is_finite()),
+                    charging: b.charging,
+                })
+            }),
+        RobotTopic::LegacyStatus => decode::<LegacyStatus>(&bytes)
+            .map_err(|e| e.to_string())
+            .and_then(|s| s.to_mode())
+            .map(LegacyUpdate::Mode),
+        RobotTopic::LegacyHeartbeat => Ok(LegacyUpdate::Heartbeat),
+        other => Err(format!("{other:?} is not a legacy topic")),
+    };
+    let update = match update {
+        Ok(u) => u,
+        Err(e) => return reject(shared, key, e),
+    };
+    let kind = if update == LegacyUpdate::Heartbeat {
+        MsgKind::Heartbeat
+    } else {
+        MsgKind::Legacy
+    };
+    shared.metrics.message(kind);
+    let now = unix_ms();
+    update_and_publish(shared, coord, &id, |reg| reg.on_legacy(&id, update, now));
+}
+
+fn on_token(shared: &Shared, coord: &CoordinatorHandle, sample: &Sample) {
+    let Some((id, topic)) = robot_of(shared, sample) else {
+        return;
+    };
+    if topic != RobotTopic::Alive {
+        return reject(shared, sample.key_expr().as_str(), "not an alive token");
+    }
+    shared.metrics.message(MsgKind::Liveliness);
+    let alive = sample.kind() == SampleKind::Put;
+    let change = shared.registry_mut().on_token(&id, alive, unix_ms());
+    report(coord, change);
+}

@@ -1,0 +1,185 @@
+//! Counters kept on the hot path (atomics) and the Prometheus text rendering of all metrics.
+
+use std::collections::HashMap;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::fleet::tasks::TaskStatus;
+
+/// The kinds of Zenoh message the server counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MsgKind {
+    State,
+    Event,
+    Legacy,
+    Heartbeat,
+    Liveliness,
+}
+
+impl MsgKind {
+    const ALL: [MsgKind; 5] = [
+        MsgKind::State,
+        MsgKind::Event,
+        MsgKind::Legacy,
+        MsgKind::Heartbeat,
+        MsgKind::Liveliness,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            MsgKind::State => "state",
+            MsgKind::Event => "event",
+            MsgKind::Legacy => "legacy",
+            MsgKind::Heartbeat => "heartbeat",
+            MsgKind::Liveliness => "liveliness",
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Metrics {
+    messages: [AtomicU64; 5],
+    rejected: AtomicU64,
+    duplicate_events: AtomicU64,
+    commands_sent: AtomicU64,
+}
+
+/// Gauges read at scrape time.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    pub robots_total: usize,
+    pub robots_online: usize,
+    pub robots_stale: usize,
+    pub tasks_active: usize,
+    pub tasks_by_status: HashMap<TaskStatus, u64>,
+    pub ws_clients: usize,
+}
+
+impl Metrics {
+    pub fn message(&self, kind: MsgKind) {
+        self.messages[kind as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn rejected(&self) {
+        self.rejected.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn duplicate_event(&self) {
+        self.duplicate_events.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn command_sent(&self) {
+        self.commands_sent.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn messages_total(&self, kind: MsgKind) -> u64 {
+        self.messages[kind as usize].load(Ordering::Relaxed)
+    }
+
+    pub fn rejected_total(&self) -> u64 {
+        self.rejected.load(Ordering::Relaxed)
+    }
+
+    /// Prometheus text exposition format 0.0.4.
+    pub fn render(&self, s: &Snapshot) -> String {
+        let mut out = String::with_capacity(2048);
+        let mut gauge = |name: &str, help: &str, v: u64| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
+        };
+        gauge(
+            "fms_robots_total",
+            "Robots known to the server.",
+            s.robots_total as u64,
+        );
+        gauge(
+            "fms_robots_online",
+            "Robots currently ONLINE.",
+            s.robots_online as u64,
+        );
+        gauge(
+            "fms_robots_stale",
+            "Robots currently STALE.",
+            s.robots_stale as u64,
+        );
+        gauge(
+            "fms_tasks_active",
+            "Tasks assigned to or running on a robot.",
+            s.tasks_active as u64,
+        );
+        gauge(
+            "fms_websocket_clients",
+            "Connected WebSocket clients.",
+            s.ws_clients as u64,
+        );
+        let _ = writeln!(
+            out,
+            "# HELP fms_tasks_total Tasks by status.\n# TYPE fms_tasks_total gauge"
+        );
+        for st in TaskStatus::ALL {
+            let n = s.tasks_by_status.get(&st).copied().unwrap_or(0);
+            let _ = writeln!(out, "fms_tasks_total{{status=\"{}\"}} {n}", st.as_str());
+        }
+        let _ = writeln!(
+            out,
+            "# HELP fms_zenoh_messages_total Zenoh messages received, by kind.\n# TYPE fms_zenoh_messages_total counter"
+        );
+        for k in MsgKind::ALL {
+            let _ = writeln!(
+                out,
+                "fms_zenoh_messages_total{{kind=\"{}\"}} {}",
+                k.label(),
+                self.messages_total(k)
+            );
+        }
+        let mut counter = |name: &str, help: &str, v: u64| {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
+            );
+        };
+        counter(
+            "fms_zenoh_messages_rejected_total",
+            "Zenoh messages dropped as malformed or invalid.",
+            self.rejected_total(),
+        );
+        counter(
+            "fms_zenoh_events_duplicate_total",
+            "Robot events ignored as already applied.",
+            self.duplicate_events.load(Ordering::Relaxed),
+        );
+        counter(
+            "fms_zenoh_commands_sent_total",
+            "Commands published to robots.",
+            self.commands_sent.load(Ordering::Relaxed),
+        );
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_required_names() {
+        let m = Metrics::default();
+        m.message(MsgKind::State);
+        m.message(MsgKind::State);
+        m.rejected();
+        let text = m.render(&Snapshot {
+            robots_total: 3,
+            robots_online: 2,
+            ..Snapshot::default()
+        });
+        for needle in [
+            "fms_robots_total 3",
+            "fms_robots_online 2",
+            "fms_tasks_active 0",
+            "fms_tasks_total{status=\"COMPLETED\"} 0",
+            "fms_zenoh_messages_total{kind=\"state\"} 2",
+            "fms_zenoh_messages_rejected_total 1",
+        ] {
+            assert!(text.contains(needle), "missing {needle}:\n{text}");
+        }
+    }
+}
