@@ -60,7 +60,7 @@ pub fn robot_views(reg: &Registry) -> Vec<RobotView> {
             let s = e.state.as_ref();
             RobotView {
                 id: e.id.clone(),
-                online: e.presence == Presence::Online,
+                online: e.presence == Presence::Online && s.is_some(),
                 idle: s.is_some_and(|s| {
                     matches!(s.mode, RobotMode::Idle | RobotMode::Charging) && s.task.is_none()
                 }),

@@ -1,0 +1,593 @@
+//! End-to-end tests: a real `fms_server` process and real `fms_agent --interface mock`
+//! processes talking over Zenoh on loopback, driven through the HTTP and WebSocket API.
+//!
+//! The agent binary must be built first (`cargo build --workspace --bins`, as the README's
+//! test command does).
+
+use std::net::TcpListener as StdListener;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+const DEADLINE: Duration = Duration::from_secs(30);
+
+fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn agent_bin() -> PathBuf {
+    let server = PathBuf::from(env!("CARGO_BIN_EXE_fms_server"));
+    let agent = server.with_file_name(format!("fms_agent{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        agent.exists(),
+        "{} is missing: run `cargo build --workspace --bins` before the tests",
+        agent.display()
+    );
+    agent
+}
+
+struct Fleet {
+    server: Child,
+    http: String,
+    zenoh: String,
+    agents: Vec<(String, Child)>,
+    client: reqwest::Client,
+}
+
+impl Fleet {
+    /// Starts a server with its embedded router on free loopback ports, plus `n` agents
+    /// `r1..rn` spaced 2 m apart, and waits until all are ONLINE.
+    async fn start(n: usize) -> Fleet {
+        let zenoh = format!("tcp/127.0.0.1:{}", free_port());
+        let mut server = Command::new(env!("CARGO_BIN_EXE_fms_server"))
+            .args([
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--zenoh-listen",
+                &zenoh,
+            ])
+            .args(["--frontend-dir", "/nonexistent", "--log-level", "warn"])
+            .env_remove("ZENOH_ENDPOINT")
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start fms_server");
+        let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
+        let http = tokio::time::timeout(DEADLINE, async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                if let Some(rest) = line.strip_prefix("fms_server listening on ") {
+                    let url = rest.split_whitespace().next().unwrap();
+                    return url.trim_start_matches("http://").to_owned();
+                }
+            }
+            panic!("fms_server exited before listening");
+        })
+        .await
+        .expect("fms_server did not start");
+        // Keep draining stdout so the server never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let mut fleet = Fleet {
+            server,
+            http,
+            zenoh,
+            agents: Vec::new(),
+            client: reqwest::Client::new(),
+        };
+        for i in 1..=n {
+            fleet.add_agent(&format!("r{i}"), &format!("{},0,0", 2 * i), &[]);
+        }
+        let want = n;
+        fleet
+            .wait("all agents online", || async {
+                let robots = fleet.get("/api/robots").await.1;
+                let online = robots
+                    .as_array()?
+                    .iter()
+                    .filter(|r| r["presence"] == "ONLINE" && r["state"].is_object())
+                    .count();
+                (online == want).then_some(())
+            })
+            .await;
+        fleet
+    }
+
+    fn add_agent(&mut self, id: &str, pose: &str, extra: &[&str]) {
+        let child = Command::new(agent_bin())
+            .args([
+                "--robot-id",
+                id,
+                "--zenoh-endpoint",
+                &self.zenoh,
+                "--start-pose",
+                pose,
+            ])
+            .args(["--rate", "10", "--log-level", "warn"])
+            .args(extra)
+            .stdout(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start fms_agent");
+        self.agents.push((id.to_owned(), child));
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.http)
+    }
+
+    async fn get(&self, path: &str) -> (u16, Value) {
+        let r = self.client.get(self.url(path)).send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let r = self
+            .client
+            .post(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn post_raw(&self, path: &str, body: &'static str) -> (u16, Value) {
+        let r = self
+            .client
+            .post(self.url(path))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Polls `check` every 100 ms until it returns Some or the deadline passes.
+    async fn wait<T, F, Fut>(&self, what: &str, mut check: F) -> T
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Option<T>>,
+    {
+        let start = Instant::now();
+        loop {
+            if let Some(v) = check().await {
+                return v;
+            }
+            assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn task_status(&self, id: &str) -> String {
+        self.get(&format!("/api/tasks/{id}")).await.1["status"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
+    }
+
+    async fn wait_task(&self, id: &str, status: &str) -> Value {
+        self.wait(&format!("task {id} {status}"), || async {
+            let (_, t) = self.get(&format!("/api/tasks/{id}")).await;
+            (t["status"] == status).then_some(t)
+        })
+        .await
+    }
+
+    async fn robot(&self, id: &str) -> Value {
+        self.get(&format!("/api/robots/{id}")).await.1
+    }
+
+    async fn metric(&self, name: &str) -> f64 {
+        let text = self
+            .client
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
+            .unwrap_or_else(|| panic!("metric {name} missing:\n{text}"))
+    }
+
+    fn assert_server_alive(&mut self) {
+        assert!(
+            self.server.try_wait().unwrap().is_none(),
+            "fms_server exited"
+        );
+    }
+}
+
+fn task_id(t: &Value) -> String {
+    t["id"].as_str().expect("task has an id").to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn task_posted_over_http_reaches_completed() {
+    let fleet = Fleet::start(3).await;
+    assert_eq!(
+        fleet.get("/api/robots").await.1.as_array().unwrap().len(),
+        3
+    );
+
+    // Named robot.
+    let (code, t) = fleet
+        .post(
+            "/api/tasks",
+            json!({"robot_id": "r2", "target": {"x": 4.0, "y": 1.5}}),
+        )
+        .await;
+    assert_eq!(code, 201, "{t}");
+    let done = fleet.wait_task(&task_id(&t), "COMPLETED").await;
+    assert_eq!(done["assigned_robot"], "r2");
+    let history: Vec<&str> = done["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(history, ["QUEUED", "ASSIGNED", "ACTIVE", "COMPLETED"]);
+    let r2 = fleet.robot("r2").await;
+    let (x, y) = (
+        r2["state"]["pose"]["x"].as_f64().unwrap(),
+        r2["state"]["pose"]["y"].as_f64().unwrap(),
+    );
+    assert!((x - 4.0).hypot(y - 1.5) < 0.2, "r2 ended at ({x}, {y})");
+
+    // Auto-dispatched waypoint task goes to the nearest robot (r3 starts at x=6).
+    let (code, t) = fleet
+        .post(
+            "/api/tasks",
+            json!({"waypoints": [{"x": 7.0, "y": 0.0}, {"x": 7.0, "y": 1.0}], "priority": "high"}),
+        )
+        .await;
+    assert_eq!(code, 201, "{t}");
+    let done = fleet.wait_task(&task_id(&t), "COMPLETED").await;
+    assert_eq!(done["assigned_robot"], "r3");
+
+    let status = fleet.get("/api/fleet/status").await.1;
+    assert_eq!(status["total"], 3);
+    assert_eq!(status["online"], 3);
+    assert!(status["completed_today"].as_u64().unwrap() >= 2, "{status}");
+    assert!(fleet.metric("fms_tasks_total{status=\"COMPLETED\"}").await >= 2.0);
+    assert!(
+        fleet
+            .metric("fms_zenoh_messages_total{kind=\"state\"}")
+            .await
+            > 0.0
+    );
+    let listed = fleet.get("/api/tasks?status=COMPLETED&robot=r2").await.1;
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_stops_a_running_task_and_a_queued_one() {
+    let fleet = Fleet::start(1).await;
+    let (_, long) = fleet
+        .post(
+            "/api/tasks",
+            json!({"robot_id": "r1", "target": {"x": 60.0, "y": 0.0}}),
+        )
+        .await;
+    let long = task_id(&long);
+    fleet.wait_task(&long, "ACTIVE").await;
+    // A second task for the same robot queues behind the first.
+    let (code, queued) = fleet
+        .post(
+            "/api/tasks",
+            json!({"robot_id": "r1", "target": {"x": 0.0, "y": 5.0}}),
+        )
+        .await;
+    assert_eq!((code, queued["status"].as_str()), (201, Some("QUEUED")));
+    let (code, c) = fleet
+        .post(
+            &format!("/api/tasks/{}/cancel", task_id(&queued)),
+            json!({}),
+        )
+        .await;
+    assert_eq!((code, c["status"].as_str()), (200, Some("CANCELED")), "{c}");
+
+    let (code, _) = fleet.post("/api/robots/r1/cancel", json!({})).await;
+    assert_eq!(code, 200);
+    let canceled = fleet.wait_task(&long, "CANCELED").await;
+    assert!(canceled["progress"].as_f64().unwrap() < 1.0);
+    fleet
+        .wait("r1 idle and still", || async {
+            let s = fleet.robot("r1").await["state"].clone();
+            (s["mode"] == "IDLE" && s["velocity"]["linear"] == 0.0).then_some(())
+        })
+        .await;
+    // Cancelling a finished task is an invalid state, not a crash.
+    let (code, e) = fleet
+        .post(&format!("/api/tasks/{long}/cancel"), json!({}))
+        .await;
+    assert_eq!(
+        (code, e["error"]["code"].as_str()),
+        (409, Some("INVALID_STATE")),
+        "{e}"
+    );
+    assert_eq!(fleet.task_status(&task_id(&queued)).await, "CANCELED");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn emergency_stop_stops_every_robot_until_released() {
+    let fleet = Fleet::start(3).await;
+    let mut running = Vec::new();
+    for r in ["r1", "r2"] {
+        let (_, t) = fleet
+            .post(
+                "/api/tasks",
+                json!({"robot_id": r, "target": {"x": 40.0, "y": 10.0}}),
+            )
+            .await;
+        running.push(task_id(&t));
+    }
+    for t in &running {
+        fleet.wait_task(t, "ACTIVE").await;
+    }
+    let (code, r) = fleet.post("/api/fleet/emergency-stop", json!({})).await;
+    assert_eq!((code, r["robots"].as_u64()), (200, Some(3)));
+    let stopped_at = fleet
+        .wait("every robot ESTOPPED and still", || async {
+            let robots = fleet.get("/api/robots").await.1;
+            let all = robots.as_array()?.iter().all(|r| {
+                r["state"]["mode"] == "ESTOPPED" && r["state"]["velocity"]["linear"] == 0.0
+            });
+            all.then_some(robots)
+        })
+        .await;
+    for t in &running {
+        let task = fleet.wait_task(t, "FAILED").await;
+        assert!(
+            task["error"].as_str().unwrap().contains("emergency stop"),
+            "{task}"
+        );
+    }
+    // New work waits while the fleet is stopped, and nobody moves.
+    let (_, waiting) = fleet
+        .post("/api/tasks", json!({"target": {"x": 1.0, "y": 1.0}}))
+        .await;
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    assert_eq!(fleet.task_status(&task_id(&waiting)).await, "QUEUED");
+    for before in stopped_at.as_array().unwrap() {
+        let after = fleet.robot(before["id"].as_str().unwrap()).await;
+        assert_eq!(
+            before["state"]["pose"], after["state"]["pose"],
+            "a robot moved while e-stopped"
+        );
+    }
+    assert_eq!(
+        fleet.get("/api/fleet/status").await.1["estop_engaged"],
+        true
+    );
+
+    let (code, _) = fleet
+        .post("/api/fleet/emergency-stop/release", json!({}))
+        .await;
+    assert_eq!(code, 200);
+    fleet.wait_task(&task_id(&waiting), "COMPLETED").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_agent_is_offline_within_3s_and_websocket_sees_it() {
+    let mut fleet = Fleet::start(2).await;
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/ws", fleet.http))
+        .await
+        .unwrap();
+    // The snapshot arrives first: a state_update per robot.
+    let first: Value =
+        serde_json::from_str(ws.next().await.unwrap().unwrap().to_text().unwrap()).unwrap();
+    assert_eq!(first["type"], "state_update", "{first}");
+
+    let (_, agent) = fleet.agents.iter_mut().find(|(id, _)| id == "r1").unwrap();
+    agent.start_kill().unwrap();
+    let killed = Instant::now();
+    let saw_event = tokio::time::timeout(Duration::from_secs(3), async {
+        while let Some(Ok(msg)) = ws.next().await {
+            let Ok(text) = msg.to_text() else { continue };
+            let v: Value = serde_json::from_str(text).unwrap();
+            if v["type"] == "system_event" && v["event"] == "robot_offline" && v["robot_id"] == "r1"
+            {
+                return killed.elapsed();
+            }
+        }
+        panic!("websocket closed");
+    })
+    .await
+    .expect("no robot_offline on the WebSocket within 3 s");
+    assert_eq!(fleet.robot("r1").await["presence"], "OFFLINE");
+    assert!(killed.elapsed() < Duration::from_secs(3));
+    eprintln!("robot_offline seen {saw_event:?} after kill");
+    assert_eq!(fleet.robot("r2").await["presence"], "ONLINE");
+    fleet.assert_server_alive();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_zenoh_payloads_are_counted_and_bad_http_gets_4xx() {
+    let mut fleet = Fleet::start(1).await;
+    let mut cfg = zenoh::Config::default();
+    cfg.insert_json5("mode", "\"client\"").unwrap();
+    cfg.insert_json5("connect/endpoints", &format!("[\"{}\"]", fleet.zenoh))
+        .unwrap();
+    cfg.insert_json5("scouting/multicast/enabled", "false")
+        .unwrap();
+    let z = zenoh::open(cfg).await.unwrap();
+    let garbage: [(&str, &[u8]); 9] = [
+        ("fms/robot/evil/state", b"not json"),
+        ("fms/robot/evil/state", b"{\"protocol\":1}"),
+        ("fms/robot/evil/state", br#"{"protocol":1,"seq":1,"stamp_ms":1,"pose":{"x":0,"y":0},"velocity":{"linear":0,"angular":0},"battery":{"percentage":250},"mode":"IDLE"}"#),
+        ("fms/robot/evil/state", br#"{"protocol":1,"seq":1,"stamp_ms":1,"pose":{"x":1e999,"y":0},"velocity":{"linear":0,"angular":0},"battery":{"percentage":50},"mode":"IDLE"}"#),
+        ("fms/robot/evil/event", b"\xff\xfe"),
+        ("fms/robot/evil/event", br#"{"epoch":1,"seq":1,"stamp_ms":1,"event":{"type":"task_teleported"}}"#),
+        ("fms/robot/evil/state/pose", br#"{"position":{"x":"a"}}"#),
+        ("fms/robot/evil/state/battery", br#"{"percentage":-5}"#),
+        ("fms/robot/evil/state/status", br#"{"status":"dancing"}"#),
+    ];
+    for (key, payload) in garbage {
+        z.put(key, payload.to_vec()).await.unwrap();
+    }
+    // Legacy robots speaking the split form are accepted.
+    z.put(
+        "fms/robot/old1/state/pose",
+        br#"{"position":{"x":1.5,"y":2.5,"z":0},"orientation":{"x":0,"y":0,"z":0,"w":1}}"#.to_vec(),
+    )
+    .await
+    .unwrap();
+    z.put(
+        "fms/robot/old1/state/battery",
+        br#"{"percentage":64}"#.to_vec(),
+    )
+    .await
+    .unwrap();
+    z.put(
+        "fms/robot/old1/state/status",
+        br#"{"status":"charging"}"#.to_vec(),
+    )
+    .await
+    .unwrap();
+    z.put("fms/robot/old1/heartbeat", b"{}".to_vec())
+        .await
+        .unwrap();
+    fleet
+        .wait("9 rejected messages counted", || async {
+            (fleet.metric("fms_zenoh_messages_rejected_total").await >= 9.0).then_some(())
+        })
+        .await;
+    let old = fleet
+        .wait("legacy robot merged", || async {
+            let r = fleet.robot("old1").await;
+            (r["state"]["mode"] == "CHARGING" && r["state"]["battery"]["percentage"] == 64.0)
+                .then_some(r)
+        })
+        .await;
+    assert_eq!(
+        (old["legacy"].as_bool(), old["presence"].as_str()),
+        (Some(true), Some("ONLINE"))
+    );
+    assert_eq!(old["state"]["pose"]["x"], 1.5);
+    assert_eq!(
+        fleet.robot("evil").await["error"]["code"],
+        "ROBOT_NOT_FOUND"
+    );
+
+    let cases: Vec<(&str, &str, u16, &str)> = vec![
+        ("/api/tasks", "{not json", 400, "VALIDATION_ERROR"),
+        ("/api/tasks", "[]", 400, "VALIDATION_ERROR"),
+        (
+            "/api/tasks",
+            r#"{"target":{"x":1,"y":2},"colour":"red"}"#,
+            400,
+            "VALIDATION_ERROR",
+        ),
+        (
+            "/api/tasks",
+            r#"{"target":{"x":1e400,"y":2}}"#,
+            400,
+            "VALIDATION_ERROR",
+        ),
+        (
+            "/api/tasks",
+            r#"{"target":{"x":5e6,"y":2}}"#,
+            400,
+            "VALIDATION_ERROR",
+        ),
+        (
+            "/api/tasks",
+            r#"{"target":{"x":1,"y":2},"waypoints":[{"x":1,"y":2}]}"#,
+            400,
+            "VALIDATION_ERROR",
+        ),
+        ("/api/tasks", r#"{"waypoints":[]}"#, 400, "VALIDATION_ERROR"),
+        ("/api/tasks", r#"{}"#, 400, "VALIDATION_ERROR"),
+        (
+            "/api/tasks",
+            r#"{"target":{"x":1,"y":2},"timeout_s":-1}"#,
+            400,
+            "VALIDATION_ERROR",
+        ),
+        (
+            "/api/tasks",
+            r#"{"target":{"x":1,"y":2},"priority":"whenever"}"#,
+            400,
+            "VALIDATION_ERROR",
+        ),
+        (
+            "/api/tasks",
+            r#"{"robot_id":"fms/**","target":{"x":1,"y":2}}"#,
+            400,
+            "VALIDATION_ERROR",
+        ),
+        (
+            "/api/tasks",
+            r#"{"robot_id":"ghost","target":{"x":1,"y":2}}"#,
+            404,
+            "ROBOT_NOT_FOUND",
+        ),
+        ("/api/tasks/nope/cancel", "{}", 404, "TASK_NOT_FOUND"),
+        ("/api/robots/ghost/cancel", "{}", 404, "ROBOT_NOT_FOUND"),
+    ];
+    for (path, body, code, err) in cases {
+        let (got, v) = fleet.post_raw(path, body).await;
+        assert_eq!(
+            (got, v["error"]["code"].as_str()),
+            (code, Some(err)),
+            "{path} {body}: {v}"
+        );
+        assert!(v["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()));
+    }
+    for (path, code, err) in [
+        ("/api/tasks/does-not-exist", 404, "TASK_NOT_FOUND"),
+        ("/api/tasks?status=SLEEPING", 400, "VALIDATION_ERROR"),
+        ("/api/tasks?limit=0", 400, "VALIDATION_ERROR"),
+        ("/api/tasks?limit=lots", 400, "VALIDATION_ERROR"),
+        ("/api/robots/a%20b", 400, "VALIDATION_ERROR"),
+        ("/api/nothing-here", 404, "NOT_FOUND"),
+    ] {
+        let (got, v) = fleet.get(path).await;
+        assert_eq!(
+            (got, v["error"]["code"].as_str()),
+            (code, Some(err)),
+            "{path}: {v}"
+        );
+    }
+    // A robot that stops talking: ROBOT_OFFLINE for a task naming it.
+    let (_, agent) = fleet.agents.iter_mut().find(|(id, _)| id == "r1").unwrap();
+    agent.start_kill().unwrap();
+    fleet
+        .wait("r1 offline", || async {
+            (fleet.robot("r1").await["presence"] == "OFFLINE").then_some(())
+        })
+        .await;
+    let (code, v) = fleet
+        .post(
+            "/api/tasks",
+            json!({"robot_id": "r1", "target": {"x": 1.0, "y": 1.0}}),
+        )
+        .await;
+    assert_eq!(
+        (code, v["error"]["code"].as_str()),
+        (409, Some("ROBOT_OFFLINE"))
+    );
+
+    let (code, health) = fleet.get("/healthz").await;
+    assert_eq!((code, health["status"].as_str()), (200, Some("ok")));
+    fleet.assert_server_alive();
+}
