@@ -29,7 +29,12 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), AgentError> {
     let id = &config.robot_id;
-    let session = crate::link::open(&config.zenoh_endpoint).await?;
+    tokio::pin!(shutdown);
+    tracing::info!(endpoint = %config.zenoh_endpoint, "connecting to the Zenoh router");
+    let session = tokio::select! {
+        s = crate::link::open(&config.zenoh_endpoint) => s?,
+        _ = &mut shutdown => return Ok(()),
+    };
     let _token = session
         .liveliness()
         .declare_token(keys::robot_key(id, RobotTopic::Alive))
@@ -50,7 +55,6 @@ pub async fn run(
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / config.rate_hz));
     tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
     let mut state_seq = 0u64;
-    tokio::pin!(shutdown);
 
     loop {
         let fx = tokio::select! {

@@ -221,6 +221,7 @@ impl AgentConfig {
             .filter(|s| !s.is_empty());
         let robot_id = cli
             .robot_id
+            .filter(|s| !s.is_empty())
             .or_else(|| ros_param("robot_id"))
             .or(file.robot_id)
             .or(ns_id)

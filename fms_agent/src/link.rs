@@ -5,8 +5,9 @@ use zenoh::{Config, Session};
 
 /// Opens a client session to `endpoint` (e.g. `tcp/127.0.0.1:7447`).
 ///
-/// The session does not need the router to be up: it keeps retrying in the background,
-/// and re-declares our token and subscribers once connected again.
+/// Waits (retrying every second at most) until the router is reachable. Once open, the
+/// session reconnects by itself when the router restarts and re-declares our token and
+/// subscribers.
 pub async fn open(endpoint: &str) -> Result<Session, zenoh::Error> {
     let mut config = Config::default();
     let set = |c: &mut Config, key: &str, value: &str| {
@@ -16,8 +17,7 @@ pub async fn open(endpoint: &str) -> Result<Session, zenoh::Error> {
     set(&mut config, "mode", "\"client\"")?;
     let endpoints = crate::quote_list(&[endpoint]);
     set(&mut config, "connect/endpoints", &endpoints)?;
-    set(&mut config, "connect/timeout_ms", "0")?;
-    set(&mut config, "connect/exit_on_failure", "false")?;
+    set(&mut config, "connect/timeout_ms", "-1")?;
     set(
         &mut config,
         "connect/retry",

@@ -39,54 +39,87 @@ pub enum ServerError {
     Http(#[from] std::io::Error),
 }
 
-/// Runs the server on `listener` until `shutdown` completes.
+/// A started server: Zenoh is up and ingesting, the coordinator runs; HTTP is not served yet.
+pub struct Server {
+    config: ServerConfig,
+    session: zenoh::Session,
+    state: AppState,
+    _ingest: link::Ingest,
+    ticker: tokio::task::JoinHandle<()>,
+}
+
+impl Server {
+    /// Opens Zenoh (embedded router or client), subscribes, and starts the coordinator.
+    pub async fn start(config: ServerConfig) -> Result<Self, ServerError> {
+        let session = link::open(&config.zenoh)
+            .await
+            .map_err(ServerError::Zenoh)?;
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let shared = Arc::new(Shared::new(Registry::new(config.presence), store));
+        let (out_tx, out_rx) = tokio::sync::mpsc::unbounded_channel();
+        let (coordinator, coord) = Coordinator::new(config.engine, shared.clone(), out_tx);
+        let ingest = link::start_ingest(&session, shared.clone(), coord.clone())
+            .await
+            .map_err(ServerError::Zenoh)?;
+        tokio::spawn(coordinator.run());
+        tokio::spawn(link::publish_outgoing(session.clone(), out_rx));
+        let ticker = {
+            let (shared, coord) = (shared.clone(), coord.clone());
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(TICK);
+                loop {
+                    tick.tick().await;
+                    let changes = shared.registry_mut().tick(unix_ms());
+                    for change in changes {
+                        coord.send(Request::Presence(change));
+                    }
+                    coord.send(Request::Tick);
+                }
+            })
+        };
+        let state = AppState {
+            shared,
+            coord,
+            http: Arc::new(HttpOptions {
+                frontend_dir: Some(config.frontend_dir.clone()),
+                cors_origins: config.cors_origins.clone(),
+            }),
+        };
+        Ok(Self {
+            config,
+            session,
+            state,
+            _ingest: ingest,
+            ticker,
+        })
+    }
+
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    /// Serves HTTP on `listener` until `shutdown` completes, then closes Zenoh.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServerError> {
+        let served = axum::serve(listener, app(self.state))
+            .with_graceful_shutdown(shutdown)
+            .await;
+        self.ticker.abort();
+        if let Err(e) = self.session.close().await {
+            tracing::warn!("zenoh session did not close cleanly: {e}");
+        }
+        Ok(served?)
+    }
+}
+
+/// Starts the server and serves `listener` until `shutdown` completes.
 pub async fn run(
     config: ServerConfig,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
-    let session = link::open(&config.zenoh)
-        .await
-        .map_err(ServerError::Zenoh)?;
-    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    let shared = Arc::new(Shared::new(Registry::new(config.presence), store));
-    let (out_tx, out_rx) = tokio::sync::mpsc::unbounded_channel();
-    let (coordinator, coord) = Coordinator::new(config.engine, shared.clone(), out_tx);
-    let _ingest = link::start_ingest(&session, shared.clone(), coord.clone())
-        .await
-        .map_err(ServerError::Zenoh)?;
-    tokio::spawn(coordinator.run());
-    tokio::spawn(link::publish_outgoing(session.clone(), out_rx));
-
-    let ticker = {
-        let (shared, coord) = (shared.clone(), coord.clone());
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(TICK);
-            loop {
-                tick.tick().await;
-                let changes = shared.registry_mut().tick(unix_ms());
-                for change in changes {
-                    coord.send(Request::Presence(change));
-                }
-                coord.send(Request::Tick);
-            }
-        })
-    };
-
-    let state = AppState {
-        shared,
-        coord,
-        http: Arc::new(HttpOptions {
-            frontend_dir: Some(config.frontend_dir.clone()),
-            cors_origins: config.cors_origins.clone(),
-        }),
-    };
-    let served = axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await;
-    ticker.abort();
-    if let Err(e) = session.close().await {
-        tracing::warn!("zenoh session did not close cleanly: {e}");
-    }
-    Ok(served?)
+    Server::start(config).await?.serve(listener, shutdown).await
 }

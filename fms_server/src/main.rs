@@ -19,6 +19,8 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.http_addr))?;
     let addr = listener.local_addr()?;
+    let server = fms_server::Server::start(config).await?;
+    let config = server.config();
     let zenoh = match &config.zenoh {
         ZenohMode::EmbeddedRouter { listen } => format!("embedded router on {}", listen.join(", ")),
         ZenohMode::Client { connect } => format!("client of {connect}"),
@@ -28,7 +30,7 @@ async fn main() -> anyhow::Result<()> {
     if config.frontend_dir.is_dir() {
         println!("dashboard: http://{addr}/");
     }
-    fms_server::run(config, listener, shutdown_signal()).await?;
+    server.serve(listener, shutdown_signal()).await?;
     Ok(())
 }
 

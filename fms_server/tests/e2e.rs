@@ -35,6 +35,41 @@ fn agent_bin() -> PathBuf {
     agent
 }
 
+/// Starts `fms_server` with its embedded router on `zenoh`; returns it and its HTTP address
+/// once it prints its ready line (printed after Zenoh is up).
+async fn spawn_server(zenoh: &str) -> (Child, String) {
+    let mut server = Command::new(env!("CARGO_BIN_EXE_fms_server"))
+        .args([
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--zenoh-listen",
+            zenoh,
+        ])
+        .args(["--frontend-dir", "/nonexistent", "--log-level", "warn"])
+        .env_remove("ZENOH_ENDPOINT")
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start fms_server");
+    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
+    let http = tokio::time::timeout(DEADLINE, async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(rest) = line.strip_prefix("fms_server listening on ") {
+                let url = rest.split_whitespace().next().unwrap();
+                return url.trim_start_matches("http://").to_owned();
+            }
+        }
+        panic!("fms_server exited before listening");
+    })
+    .await
+    .expect("fms_server did not start");
+    // Keep draining stdout so the server never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (server, http)
+}
+
 struct Fleet {
     server: Child,
     http: String,
@@ -48,35 +83,7 @@ impl Fleet {
     /// `r1..rn` spaced 2 m apart, and waits until all are ONLINE.
     async fn start(n: usize) -> Fleet {
         let zenoh = format!("tcp/127.0.0.1:{}", free_port());
-        let mut server = Command::new(env!("CARGO_BIN_EXE_fms_server"))
-            .args([
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                "0",
-                "--zenoh-listen",
-                &zenoh,
-            ])
-            .args(["--frontend-dir", "/nonexistent", "--log-level", "warn"])
-            .env_remove("ZENOH_ENDPOINT")
-            .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start fms_server");
-        let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
-        let http = tokio::time::timeout(DEADLINE, async {
-            while let Some(line) = lines.next_line().await.unwrap() {
-                if let Some(rest) = line.strip_prefix("fms_server listening on ") {
-                    let url = rest.split_whitespace().next().unwrap();
-                    return url.trim_start_matches("http://").to_owned();
-                }
-            }
-            panic!("fms_server exited before listening");
-        })
-        .await
-        .expect("fms_server did not start");
-        // Keep draining stdout so the server never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let (server, http) = spawn_server(&zenoh).await;
         let mut fleet = Fleet {
             server,
             http,
@@ -87,19 +94,22 @@ impl Fleet {
         for i in 1..=n {
             fleet.add_agent(&format!("r{i}"), &format!("{},0,0", 2 * i), &[]);
         }
-        let want = n;
+        fleet.wait_online(n).await;
         fleet
-            .wait("all agents online", || async {
-                let robots = fleet.get("/api/robots").await.1;
-                let online = robots
-                    .as_array()?
-                    .iter()
-                    .filter(|r| r["presence"] == "ONLINE" && r["state"].is_object())
-                    .count();
-                (online == want).then_some(())
-            })
-            .await;
-        fleet
+    }
+
+    /// Waits until `n` robots are ONLINE and have reported state.
+    async fn wait_online(&self, n: usize) {
+        self.wait(&format!("{n} robots online"), || async {
+            let robots = self.get("/api/robots").await.1;
+            let online = robots
+                .as_array()?
+                .iter()
+                .filter(|r| r["presence"] == "ONLINE" && r["state"].is_object())
+                .count();
+            (online == n).then_some(())
+        })
+        .await;
     }
 
     fn add_agent(&mut self, id: &str, pose: &str, extra: &[&str]) {
@@ -590,4 +600,24 @@ async fn malformed_zenoh_payloads_are_counted_and_bad_http_gets_4xx() {
     let (code, health) = fleet.get("/healthz").await;
     assert_eq!((code, health["status"].as_str()), (200, Some("ok")));
     fleet.assert_server_alive();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_reconnect_when_the_router_restarts() {
+    let mut fleet = Fleet::start(2).await;
+    fleet.server.start_kill().unwrap();
+    fleet.server.wait().await.unwrap();
+    let (server, http) = spawn_server(&fleet.zenoh).await;
+    fleet.server = server;
+    fleet.http = http;
+    // The new server knows nothing; the agents find the router again by themselves.
+    fleet.wait_online(2).await;
+    let (code, t) = fleet
+        .post(
+            "/api/tasks",
+            json!({"robot_id": "r1", "target": {"x": 1.0, "y": 1.0}}),
+        )
+        .await;
+    assert_eq!(code, 201, "{t}");
+    fleet.wait_task(&task_id(&t), "COMPLETED").await;
 }
