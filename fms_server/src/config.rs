@@ -220,6 +220,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn shipped_config_file_parses_and_matches_defaults() {
+        let path = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../config/server.toml"));
+        let from_file = ServerConfig::resolve(Cli { config: Some(path), ..Cli::default() }).unwrap();
+        let defaults = ServerConfig::resolve(Cli::default()).unwrap();
+        assert_eq!(format!("{from_file:?}"), format!("{defaults:?}"));
+    }
+
+    #[test]
     fn defaults_embed_a_router_on_7447() {
         let c = ServerConfig::resolve(Cli::default()).unwrap();
         assert_eq!(c.http_addr.port(), 8088);
