@@ -412,8 +412,23 @@ mod tests {
     fn shipped_config_file_parses_and_matches_defaults() {
         let path = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../config/agent.toml"));
         let id = || Some("tb3_1".to_owned());
-        let from_file = AgentConfig::resolve(Cli { config: Some(path), robot_id: id(), ..Cli::default() }, RosArgs::default()).unwrap();
-        let defaults = AgentConfig::resolve(Cli { robot_id: id(), ..Cli::default() }, RosArgs::default()).unwrap();
+        let from_file = AgentConfig::resolve(
+            Cli {
+                config: Some(path),
+                robot_id: id(),
+                ..Cli::default()
+            },
+            RosArgs::default(),
+        )
+        .unwrap();
+        let defaults = AgentConfig::resolve(
+            Cli {
+                robot_id: id(),
+                ..Cli::default()
+            },
+            RosArgs::default(),
+        )
+        .unwrap();
         assert_eq!(format!("{from_file:?}"), format!("{defaults:?}"));
     }
 

@@ -221,8 +221,15 @@ mod tests {
 
     #[test]
     fn shipped_config_file_parses_and_matches_defaults() {
-        let path = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../config/server.toml"));
-        let from_file = ServerConfig::resolve(Cli { config: Some(path), ..Cli::default() }).unwrap();
+        let path = PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../config/server.toml"
+        ));
+        let from_file = ServerConfig::resolve(Cli {
+            config: Some(path),
+            ..Cli::default()
+        })
+        .unwrap();
         let defaults = ServerConfig::resolve(Cli::default()).unwrap();
         assert_eq!(format!("{from_file:?}"), format!("{defaults:?}"));
     }
