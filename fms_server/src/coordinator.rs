@@ -15,7 +15,7 @@ use crate::fleet::registry::{Presence, PresenceChange, Registry};
 use crate::fleet::tasks::{Effect, EngineParams, NewTask, RobotView, Task, TaskEngine, TaskError};
 use crate::hub::{Hub, LiveMessage};
 use crate::metrics::Metrics;
-use crate::store::{Store, StoreError};
+use crate::store::{Batch, Store, StoreError, Write};
 
 /// State shared by the HTTP handlers, the Zenoh ingest and the coordinator.
 pub struct Shared {
@@ -304,13 +304,21 @@ impl Coordinator {
         }
     }
 
-    /// Carries out effects in order; stops at the first store failure so nothing is sent
-    /// that was not stored.
+    /// Carries out effects: first every store write, in one transaction, then the
+    /// sends and live updates. If the commit fails nothing is sent.
     async fn apply(&mut self, fx: Vec<Effect>) -> Result<(), CoordError> {
+        let mut batch = Batch::default();
+        for effect in &fx {
+            if let Effect::Persist(task) = effect {
+                batch.push(Write::Task(task.clone()));
+            }
+        }
+        if !batch.is_empty() {
+            self.shared.store.commit(&batch).await?;
+        }
         for effect in fx {
             match effect {
                 Effect::Persist(task) => {
-                    self.shared.store.put_task(&task).await?;
                     let robot = task.assigned_robot.as_ref().or(task.robot_id.as_ref());
                     self.shared
                         .hub

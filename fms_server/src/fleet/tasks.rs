@@ -99,7 +99,18 @@ pub struct Task {
     pub parameters: JsonMap,
     pub status: TaskStatus,
     pub progress: f64,
+    /// Times the task was assigned to a robot.
     pub attempts: u32,
+    /// Assignments allowed before a refused or abandoned task fails.
+    pub max_attempts: u32,
+    /// Navigation failures retried before the task fails.
+    pub retries: u32,
+    /// Navigation failures so far.
+    pub failures: u32,
+    /// The named location the task targets, if it was given by name.
+    pub location: Option<String>,
+    /// The client's `Idempotency-Key`, if any: the same key never creates a second task.
+    pub idempotency_key: Option<String>,
     pub error: Option<String>,
     pub created_ms: u64,
     pub updated_ms: u64,
@@ -277,6 +288,11 @@ impl TaskEngine {
             status: TaskStatus::Queued,
             progress: 0.0,
             attempts: 0,
+            max_attempts: self.params.max_attempts,
+            retries: 0,
+            failures: 0,
+            location: None,
+            idempotency_key: None,
             error: None,
             created_ms: now,
             updated_ms: now,

@@ -1,17 +1,28 @@
-//! In-process task store: a map guarded by a lock. Nothing survives a restart.
+//! In-process store: maps guarded by one lock. Nothing survives a restart; used by tests
+//! and as the reference the SQL backends are checked against.
 
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
-use fms_msgs::TaskId;
+use fms_msgs::codec::JsonValue;
+use fms_msgs::{RobotId, TaskId};
 
-use super::{Store, StoreError, TaskFilter};
+use super::{AuditEntry, Batch, EventCursor, RobotRecord, Store, StoreError, TaskFilter, Write};
 use crate::fleet::tasks::{Task, TaskStatus};
+
+#[derive(Debug, Default, Clone)]
+struct Data {
+    tasks: HashMap<TaskId, Task>,
+    robots: HashMap<RobotId, RobotRecord>,
+    cursors: HashMap<RobotId, EventCursor>,
+    settings: HashMap<String, JsonValue>,
+    audit: Vec<AuditEntry>,
+}
 
 #[derive(Debug, Default)]
 pub struct MemoryStore {
-    tasks: RwLock<HashMap<TaskId, Task>>,
+    data: Mutex<Data>,
 }
 
 impl MemoryStore {
@@ -19,30 +30,86 @@ impl MemoryStore {
         Self::default()
     }
 
-    fn read(&self) -> Result<std::sync::RwLockReadGuard<'_, HashMap<TaskId, Task>>, StoreError> {
-        self.tasks
-            .read()
-            .map_err(|_| StoreError::Backend("task map lock poisoned".into()))
+    fn lock(&self) -> Result<MutexGuard<'_, Data>, StoreError> {
+        self.data
+            .lock()
+            .map_err(|_| StoreError::Backend("memory store lock poisoned".into()))
     }
+}
+
+fn apply(d: &mut Data, w: &Write) -> Result<(), StoreError> {
+    match w {
+        Write::Task(t) => {
+            if let Some(key) = &t.idempotency_key {
+                if d.tasks
+                    .values()
+                    .any(|o| o.id != t.id && o.idempotency_key.as_ref() == Some(key))
+                {
+                    return Err(StoreError::DuplicateIdempotencyKey(key.clone()));
+                }
+            }
+            let mut t = t.clone();
+            if let Some(old) = d.tasks.get(&t.id) {
+                // Append-only history: keep what was stored, add what is new.
+                let mut history = old.history.clone();
+                history.extend(t.history.iter().skip(old.history.len()).cloned());
+                t.history = history;
+            }
+            d.tasks.insert(t.id.clone(), t);
+        }
+        Write::Robot {
+            id,
+            at_ms,
+            name,
+            model,
+        } => {
+            let r = d.robots.entry(id.clone()).or_insert_with(|| RobotRecord {
+                id: id.clone(),
+                name: None,
+                model: None,
+                first_seen_ms: *at_ms,
+                last_seen_ms: *at_ms,
+            });
+            r.last_seen_ms = r.last_seen_ms.max(*at_ms);
+            if name.is_some() {
+                r.name = name.clone();
+            }
+            if model.is_some() {
+                r.model = model.clone();
+            }
+        }
+        Write::Cursor { robot, cursor } => {
+            d.cursors.insert(robot.clone(), *cursor);
+        }
+        Write::Audit(a) => d.audit.push(a.clone()),
+        Write::Setting { key, value } => {
+            d.settings.insert(key.clone(), value.clone());
+        }
+    }
+    Ok(())
 }
 
 #[async_trait]
 impl Store for MemoryStore {
-    async fn put_task(&self, task: &Task) -> Result<(), StoreError> {
-        self.tasks
-            .write()
-            .map_err(|_| StoreError::Backend("task map lock poisoned".into()))?
-            .insert(task.id.clone(), task.clone());
+    async fn commit(&self, batch: &Batch) -> Result<(), StoreError> {
+        let mut guard = self.lock()?;
+        // All or nothing: apply to a copy, then swap it in.
+        let mut next = guard.clone();
+        for w in &batch.writes {
+            apply(&mut next, w)?;
+        }
+        *guard = next;
         Ok(())
     }
 
     async fn get_task(&self, id: &TaskId) -> Result<Option<Task>, StoreError> {
-        Ok(self.read()?.get(id).cloned())
+        Ok(self.lock()?.tasks.get(id).cloned())
     }
 
     async fn list_tasks(&self, filter: &TaskFilter) -> Result<Vec<Task>, StoreError> {
-        let map = self.read()?;
-        let mut out: Vec<&Task> = map
+        let d = self.lock()?;
+        let mut out: Vec<&Task> = d
+            .tasks
             .values()
             .filter(|t| filter.status.is_none_or(|s| t.status == s))
             .filter(|t| {
@@ -55,9 +122,28 @@ impl Store for MemoryStore {
         Ok(out.into_iter().take(filter.limit).cloned().collect())
     }
 
+    async fn open_tasks(&self) -> Result<Vec<Task>, StoreError> {
+        Ok(self
+            .lock()?
+            .tasks
+            .values()
+            .filter(|t| !t.status.is_terminal())
+            .cloned()
+            .collect())
+    }
+
+    async fn task_by_idempotency_key(&self, key: &str) -> Result<Option<Task>, StoreError> {
+        Ok(self
+            .lock()?
+            .tasks
+            .values()
+            .find(|t| t.idempotency_key.as_deref() == Some(key))
+            .cloned())
+    }
+
     async fn count_by_status(&self) -> Result<HashMap<TaskStatus, u64>, StoreError> {
         let mut counts = HashMap::new();
-        for t in self.read()?.values() {
+        for t in self.lock()?.tasks.values() {
             *counts.entry(t.status).or_insert(0) += 1;
         }
         Ok(counts)
@@ -65,9 +151,35 @@ impl Store for MemoryStore {
 
     async fn completed_since(&self, since_ms: u64) -> Result<u64, StoreError> {
         Ok(self
-            .read()?
+            .lock()?
+            .tasks
             .values()
             .filter(|t| t.status == TaskStatus::Completed && t.updated_ms >= since_ms)
             .count() as u64)
+    }
+
+    async fn robots(&self) -> Result<Vec<RobotRecord>, StoreError> {
+        let mut v: Vec<RobotRecord> = self.lock()?.robots.values().cloned().collect();
+        v.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(v)
+    }
+
+    async fn cursors(&self) -> Result<HashMap<RobotId, EventCursor>, StoreError> {
+        Ok(self.lock()?.cursors.clone())
+    }
+
+    async fn setting(&self, key: &str) -> Result<Option<JsonValue>, StoreError> {
+        Ok(self.lock()?.settings.get(key).cloned())
+    }
+
+    async fn audit(&self, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+        Ok(self
+            .lock()?
+            .audit
+            .iter()
+            .rev()
+            .take(limit)
+            .cloned()
+            .collect())
     }
 }

@@ -1,12 +1,15 @@
-//! Task persistence behind one trait. `memory` keeps tasks in this process; durable
-//! backends (SQLite, PostgreSQL) implement the same trait.
+//! Persistence behind one trait. Every change the coordinator makes is one [`Batch`],
+//! committed atomically before anything is sent or acknowledged. Backends: `memory`
+//! (tests), SQLite (the embedded default) and PostgreSQL (production).
 
 pub mod memory;
 
 use std::collections::HashMap;
 
 use async_trait::async_trait;
+use fms_msgs::codec::JsonValue;
 use fms_msgs::{RobotId, TaskId};
+use serde::{Deserialize, Serialize};
 
 use crate::fleet::tasks::{Task, TaskStatus};
 
@@ -14,6 +17,10 @@ use crate::fleet::tasks::{Task, TaskStatus};
 pub enum StoreError {
     #[error("storage backend failed: {0}")]
     Backend(String),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("idempotency key {0:?} is already used by another task")]
+    DuplicateIdempotencyKey(String),
 }
 
 /// Which tasks to list, newest first.
@@ -24,15 +31,94 @@ pub struct TaskFilter {
     pub limit: usize,
 }
 
+/// A robot as persisted (presence and state live in memory only).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RobotRecord {
+    pub id: RobotId,
+    pub name: Option<String>,
+    pub model: Option<String>,
+    pub first_seen_ms: u64,
+    pub last_seen_ms: u64,
+}
+
+/// One row of the command audit: who asked for what, when.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub at_ms: u64,
+    /// Who: "api", a user or key name once authentication exists, or "system".
+    pub actor: String,
+    /// What: e.g. "task.create", "task.cancel", "robot.cancel", "fleet.estop".
+    pub action: String,
+    pub robot_id: Option<RobotId>,
+    pub task_id: Option<TaskId>,
+    pub detail: JsonValue,
+}
+
+/// The last robot event applied, so events are applied once across restarts too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventCursor {
+    pub epoch: u64,
+    pub seq: u64,
+}
+
+/// One write of a batch.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Write {
+    /// Inserts or updates the task. History entries beyond those already stored are
+    /// appended (history is append-only). A task whose `idempotency_key` is taken by
+    /// another task fails the batch with `DuplicateIdempotencyKey`.
+    Task(Task),
+    /// Records that the robot was seen: inserts it (first_seen = last_seen = at_ms) or
+    /// moves last_seen forward. `name`/`model` overwrite when given.
+    Robot {
+        id: RobotId,
+        at_ms: u64,
+        name: Option<String>,
+        model: Option<String>,
+    },
+    /// Sets the robot's event cursor.
+    Cursor { robot: RobotId, cursor: EventCursor },
+    /// Appends to the audit.
+    Audit(AuditEntry),
+    /// Sets a persistent setting (e.g. the fleet e-stop).
+    Setting { key: String, value: JsonValue },
+}
+
+/// Writes that succeed or fail together.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Batch {
+    pub writes: Vec<Write>,
+}
+
+impl Batch {
+    pub fn is_empty(&self) -> bool {
+        self.writes.is_empty()
+    }
+
+    pub fn push(&mut self, w: Write) {
+        self.writes.push(w);
+    }
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Inserts the task or replaces the stored copy (same id).
-    async fn put_task(&self, task: &Task) -> Result<(), StoreError>;
+    /// Applies every write of the batch in one transaction, in order.
+    async fn commit(&self, batch: &Batch) -> Result<(), StoreError>;
     async fn get_task(&self, id: &TaskId) -> Result<Option<Task>, StoreError>;
-    /// Matching tasks, newest first, at most `filter.limit`.
+    /// Matching tasks, newest first (by created_ms, then id descending), at most `filter.limit`.
+    /// `robot` matches the requested or the assigned robot.
     async fn list_tasks(&self, filter: &TaskFilter) -> Result<Vec<Task>, StoreError>;
-    /// Number of tasks in each status.
+    /// Every task not in a terminal status (for recovery after a restart).
+    async fn open_tasks(&self) -> Result<Vec<Task>, StoreError>;
+    /// The task created with this idempotency key, if any.
+    async fn task_by_idempotency_key(&self, key: &str) -> Result<Option<Task>, StoreError>;
+    /// Number of tasks in each status (statuses with none may be absent).
     async fn count_by_status(&self) -> Result<HashMap<TaskStatus, u64>, StoreError>;
-    /// Tasks that reached COMPLETED at or after `since_ms`.
+    /// Tasks in COMPLETED whose updated_ms is at or after `since_ms`.
     async fn completed_since(&self, since_ms: u64) -> Result<u64, StoreError>;
+    async fn robots(&self) -> Result<Vec<RobotRecord>, StoreError>;
+    async fn cursors(&self) -> Result<HashMap<RobotId, EventCursor>, StoreError>;
+    async fn setting(&self, key: &str) -> Result<Option<JsonValue>, StoreError>;
+    /// The newest `limit` audit entries, newest first.
+    async fn audit(&self, limit: usize) -> Result<Vec<AuditEntry>, StoreError>;
 }
