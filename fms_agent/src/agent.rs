@@ -130,6 +130,7 @@ fn apply(exec: &mut Executor, robot: &mut dyn RobotInterface, fx: Effects) -> Ve
             Action::CancelNavigation => robot.cancel(now),
             Action::SetEstop(engaged) => robot.set_estop(engaged, now),
             Action::Teleop { cmd, until_ms } => robot.teleop(cmd, until_ms, now),
+            Action::Dock => robot.dock(now),
         }
     }
     events

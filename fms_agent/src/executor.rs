@@ -25,8 +25,16 @@ pub enum Action {
     Navigate(Vec<Pose>),
     CancelNavigation,
     SetEstop(bool),
-    Teleop { cmd: TeleopCommand, until_ms: u64 },
+    Teleop {
+        cmd: TeleopCommand,
+        until_ms: u64,
+    },
+    /// A charging task arrived at its charger.
+    Dock,
 }
+
+/// `parameters.action` of a task that sends the robot to a charger.
+pub const CHARGE_ACTION: &str = "charge";
 
 /// What one input produced.
 #[derive(Debug, Default, PartialEq)]
@@ -261,9 +269,18 @@ impl Executor {
         if let Some(outcome) = &snap.nav_outcome {
             // An outcome for a goal we no longer track (e.g. already canceled) is ignored.
             match outcome.clone() {
-                NavOutcome::Succeeded => self.end_running(&mut fx, now_ms, |task_id| {
-                    EventKind::TaskCompleted { task_id }
-                }),
+                NavOutcome::Succeeded => {
+                    let charge = self.running.as_ref().is_some_and(|r| {
+                        r.cmd.parameters.get("action").and_then(|a| a.as_str())
+                            == Some(CHARGE_ACTION)
+                    });
+                    if charge {
+                        fx.actions.push(Action::Dock);
+                    }
+                    self.end_running(&mut fx, now_ms, |task_id| EventKind::TaskCompleted {
+                        task_id,
+                    })
+                }
                 NavOutcome::Failed(reason) => self.end_running(&mut fx, now_ms, |task_id| {
                     EventKind::TaskFailed { task_id, reason }
                 }),
@@ -541,6 +558,19 @@ mod tests {
         assert!(
             matches!(&kinds(&fx)[..], [.., EventKind::TaskFailed { reason, .. }] if reason.contains("timed out"))
         );
+    }
+
+    #[test]
+    fn a_finished_charge_task_docks() {
+        let mut ex = Executor::new(1);
+        let mut cmd = task("c1");
+        cmd.parameters.insert("action".into(), "charge".into());
+        ex.on_task(cmd, 0);
+        let (fx, _) = ex.on_poll(&snap(None, Some(NavOutcome::Succeeded)), 1, 10);
+        assert_eq!(fx.actions, vec![Action::Dock]);
+        ex.on_task(task("t2"), 20);
+        let (fx, _) = ex.on_poll(&snap(None, Some(NavOutcome::Succeeded)), 2, 30);
+        assert!(fx.actions.is_empty());
     }
 
     #[test]

@@ -7,12 +7,15 @@ use std::path::{Path, PathBuf};
 use clap::Parser;
 use serde::Deserialize;
 
+use crate::fleet::engine::{EngineParams, Location};
 use crate::fleet::registry::PresenceParams;
-use crate::fleet::tasks::EngineParams;
 use crate::link::ZenohMode;
+use fms_msgs::Pose;
 
 pub const DEFAULT_PORT: u16 = 8088;
 pub const DEFAULT_ZENOH_LISTEN: &str = "tcp/0.0.0.0:7447";
+/// Read when present and no other locations file is named.
+pub const DEFAULT_LOCATIONS: &str = "config/locations.toml";
 
 #[derive(Debug, Default, Parser)]
 #[command(
@@ -45,6 +48,15 @@ pub struct Cli {
     /// Origins allowed to call the API from a browser, comma-separated.
     #[arg(long, env = "CORS_ORIGINS")]
     pub cors_origins: Option<String>,
+    /// postgres://user@host/db for PostgreSQL, or sqlite:PATH; default: SQLite in the data dir.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Directory for the embedded SQLite database (fms.db).
+    #[arg(long, env = "FMS_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// TOML file of named locations and chargers (see config/locations.toml).
+    #[arg(long, env = "FMS_LOCATIONS")]
+    pub locations: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -57,6 +69,9 @@ pub struct FileConfig {
     pub frontend_dir: Option<PathBuf>,
     pub log_level: Option<String>,
     pub cors_origins: Option<Vec<String>>,
+    pub database_url: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub locations: Option<PathBuf>,
     pub presence: Option<FilePresence>,
     pub dispatch: Option<FileDispatch>,
 }
@@ -73,6 +88,12 @@ pub struct FilePresence {
 pub struct FileDispatch {
     pub min_battery: Option<f64>,
     pub max_attempts: Option<u32>,
+    pub offline_grace_ms: Option<u64>,
+    pub resend_initial_ms: Option<u64>,
+    pub resend_max_ms: Option<u64>,
+    pub reconcile_grace_ms: Option<u64>,
+    pub timeout_grace_ms: Option<u64>,
+    pub preempt: Option<bool>,
 }
 
 /// The server's resolved settings.
@@ -83,6 +104,10 @@ pub struct ServerConfig {
     pub frontend_dir: PathBuf,
     pub log_level: String,
     pub cors_origins: Vec<String>,
+    /// PostgreSQL or SQLite URL; None: SQLite in `data_dir`.
+    pub database_url: Option<String>,
+    pub data_dir: PathBuf,
+    pub locations: Vec<Location>,
     pub presence: PresenceParams,
     pub engine: EngineParams,
 }
@@ -185,13 +210,34 @@ impl ServerConfig {
         let engine = EngineParams {
             min_battery: d.min_battery.unwrap_or(de.min_battery),
             max_attempts: d.max_attempts.unwrap_or(de.max_attempts),
+            offline_grace_ms: d.offline_grace_ms.unwrap_or(de.offline_grace_ms),
+            resend_initial_ms: d.resend_initial_ms.unwrap_or(de.resend_initial_ms),
+            resend_max_ms: d.resend_max_ms.unwrap_or(de.resend_max_ms),
+            reconcile_grace_ms: d.reconcile_grace_ms.unwrap_or(de.reconcile_grace_ms),
+            timeout_grace_ms: d.timeout_grace_ms.unwrap_or(de.timeout_grace_ms),
+            preempt: d.preempt.unwrap_or(de.preempt),
         };
-        if !(0.0..=100.0).contains(&engine.min_battery) || engine.max_attempts == 0 {
+        if !(0.0..=100.0).contains(&engine.min_battery)
+            || engine.max_attempts == 0
+            || engine.resend_initial_ms == 0
+            || engine.resend_max_ms < engine.resend_initial_ms
+        {
             return Err(ConfigError::Invalid {
                 name: "dispatch",
-                reason: "min_battery must be 0-100 and max_attempts at least 1".into(),
+                reason: "need min_battery 0-100, max_attempts >= 1 and 0 < resend_initial_ms <= resend_max_ms".into(),
             });
         }
+        let locations = match cli.locations.or(file.locations) {
+            Some(path) => load_locations(&path)?,
+            None => {
+                let default = PathBuf::from(DEFAULT_LOCATIONS);
+                if default.is_file() {
+                    load_locations(&default)?
+                } else {
+                    Vec::new()
+                }
+            }
+        };
         Ok(Self {
             http_addr: SocketAddr::new(bind, port),
             zenoh,
@@ -209,10 +255,83 @@ impl ServerConfig {
                 .map(split_list)
                 .or(file.cors_origins)
                 .unwrap_or_default(),
+            database_url: cli
+                .database_url
+                .or(file.database_url)
+                .filter(|s| !s.trim().is_empty()),
+            data_dir: cli
+                .data_dir
+                .or(file.data_dir)
+                .unwrap_or_else(|| PathBuf::from("data")),
+            locations,
             presence,
             engine,
         })
     }
+}
+
+/// `config/locations.toml`: `[[location]]` tables with name, x, y, yaw and charger.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LocationsFile {
+    #[serde(default)]
+    location: Vec<FileLocation>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileLocation {
+    name: String,
+    x: f64,
+    y: f64,
+    #[serde(default)]
+    yaw: f64,
+    #[serde(default)]
+    charger: bool,
+}
+
+/// Reads and checks the named locations.
+pub fn load_locations(path: &Path) -> Result<Vec<Location>, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let file: LocationsFile = toml::from_str(&text).map_err(|source| ConfigError::Parse {
+        path: path.to_owned(),
+        source,
+    })?;
+    let mut out: Vec<Location> = Vec::new();
+    for l in file.location {
+        let valid_name = !l.name.is_empty()
+            && l.name.len() <= 64
+            && l.name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+        if !valid_name {
+            return Err(ConfigError::Invalid {
+                name: "location.name",
+                reason: format!("{:?}: use 1-64 of A-Z a-z 0-9 _ - .", l.name),
+            });
+        }
+        if !(l.x.is_finite() && l.y.is_finite() && l.yaw.is_finite()) {
+            return Err(ConfigError::Invalid {
+                name: "location",
+                reason: format!("{} has a non-finite coordinate", l.name),
+            });
+        }
+        if out.iter().any(|o| o.name == l.name) {
+            return Err(ConfigError::Invalid {
+                name: "location.name",
+                reason: format!("{} is defined twice", l.name),
+            });
+        }
+        out.push(Location {
+            name: l.name,
+            pose: Pose::new(l.x, l.y, l.yaw),
+            charger: l.charger,
+        });
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

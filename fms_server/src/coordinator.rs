@@ -5,17 +5,19 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use fms_msgs::codec::JsonValue;
 use fms_msgs::keys::{self, RobotTopic};
 use fms_msgs::{
     encode, unix_ms, RobotEvent, RobotId, RobotMode, SystemEvent, SystemEventKind, TaskId,
 };
 use tokio::sync::{mpsc, oneshot};
 
+use crate::fleet::engine::{Effect, RobotView, TaskEngine};
 use crate::fleet::registry::{Presence, PresenceChange, Registry};
-use crate::fleet::tasks::{Effect, EngineParams, NewTask, RobotView, Task, TaskEngine, TaskError};
+use crate::fleet::tasks::{NewTask, Task, TaskError};
 use crate::hub::{Hub, LiveMessage};
 use crate::metrics::Metrics;
-use crate::store::{Batch, Store, StoreError, Write};
+use crate::store::{AuditEntry, Batch, Store, StoreError, Write};
 
 /// State shared by the HTTP handlers, the Zenoh ingest and the coordinator.
 pub struct Shared {
@@ -27,13 +29,13 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub fn new(registry: Registry, store: Arc<dyn Store>) -> Self {
+    pub fn new(registry: Registry, store: Arc<dyn Store>, fleet_estop: bool) -> Self {
         Self {
             registry: RwLock::new(registry),
             metrics: Metrics::default(),
             hub: Hub::new(),
             store,
-            fleet_estop: AtomicBool::new(false),
+            fleet_estop: AtomicBool::new(fleet_estop),
         }
     }
 
@@ -65,9 +67,11 @@ pub fn robot_views(reg: &Registry) -> Vec<RobotView> {
                     matches!(s.mode, RobotMode::Idle | RobotMode::Charging) && s.task.is_none()
                 }),
                 estopped: s.is_some_and(|s| s.mode == RobotMode::Estopped),
+                charging: s.is_some_and(|s| s.battery.charging || s.mode == RobotMode::Charging),
                 battery: s.map_or(0.0, |s| s.battery.percentage),
                 x: s.map_or(0.0, |s| s.pose.x),
                 y: s.map_or(0.0, |s| s.pose.y),
+                current_task: s.and_then(|s| s.task.as_ref().map(|t| t.task_id.clone())),
             }
         })
         .collect()
@@ -98,7 +102,7 @@ pub enum Request {
     CreateTask {
         id: TaskId,
         new: NewTask,
-        reply: Reply<Task>,
+        reply: Reply<Created>,
     },
     CancelTask {
         id: TaskId,
@@ -125,6 +129,13 @@ pub enum Request {
     Tick,
 }
 
+/// A created task, or the one an earlier request with the same idempotency key created.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Created {
+    pub task: Task,
+    pub replayed: bool,
+}
+
 /// The sending side, cloned into HTTP handlers and Zenoh callbacks.
 #[derive(Debug, Clone)]
 pub struct CoordinatorHandle {
@@ -143,7 +154,7 @@ impl CoordinatorHandle {
         rx.await.map_err(|_| CoordError::Stopped)?
     }
 
-    pub async fn create_task(&self, new: NewTask) -> Result<Task, CoordError> {
+    pub async fn create_task(&self, new: NewTask) -> Result<Created, CoordError> {
         let id = TaskId::new(uuid::Uuid::new_v4().to_string()).expect("a UUID is a valid task id");
         self.ask(|reply| Request::CreateTask { id, new, reply })
             .await
@@ -182,13 +193,13 @@ pub struct Coordinator {
 
 impl Coordinator {
     pub fn new(
-        params: EngineParams,
+        engine: TaskEngine,
         shared: Arc<Shared>,
         out: mpsc::UnboundedSender<Outgoing>,
     ) -> (Self, CoordinatorHandle) {
         let (tx, rx) = mpsc::unbounded_channel();
         let me = Self {
-            engine: TaskEngine::new(params),
+            engine,
             shared,
             out,
             rx,
@@ -211,46 +222,62 @@ impl Coordinator {
         let now = unix_ms();
         match req {
             Request::CreateTask { id, new, reply } => {
-                let views = self.views();
-                let result = match self.engine.create(id, new, &views, now) {
-                    Ok((task, fx)) => self.apply(fx).await.map(|_| task),
-                    Err(e) => Err(e.into()),
-                };
-                let _ = reply.send(result);
+                let _ = reply.send(self.create(id, new, now).await);
             }
             Request::CancelTask { id, reply } => {
+                let audit = audit(now, "task.cancel", None, Some(&id));
                 let result = match self.engine.cancel(&id, now) {
-                    Ok((task, fx)) => self.apply(fx).await.map(|_| task),
+                    Ok((task, fx)) => self.apply(fx, vec![audit]).await.map(|_| task),
                     Err(TaskError::TaskNotFound(id)) => self.finished_task(id).await,
                     Err(e) => Err(e.into()),
                 };
                 let _ = reply.send(result);
             }
             Request::CancelRobot { robot, reply } => {
+                let audit = audit(now, "robot.cancel", Some(&robot), None);
                 let result = match self.engine.cancel_robot(&robot, now) {
-                    Ok(fx) => self.apply(fx).await,
+                    Ok(fx) => self.apply(fx, vec![audit]).await,
                     Err(e) => Err(e.into()),
                 };
                 let _ = reply.send(result);
             }
             Request::FleetEstop { engage, reply } => {
                 let views = self.views();
+                let action = if engage {
+                    "fleet.estop"
+                } else {
+                    "fleet.release"
+                };
                 let fx = self.engine.set_fleet_estop(engage, &views, now);
-                self.shared.fleet_estop.store(engage, Ordering::Relaxed);
-                let _ = reply.send(self.apply(fx).await.map(|_| views.len()));
+                let result = self.apply(fx, vec![audit(now, action, None, None)]).await;
+                if result.is_ok() {
+                    self.shared.fleet_estop.store(engage, Ordering::Relaxed);
+                }
+                let _ = reply.send(result.map(|_| views.len()));
             }
             Request::RobotEstop {
                 robot,
                 engage,
                 reply,
             } => {
-                let fx = self.engine.set_robot_estop(&robot, engage);
-                let _ = reply.send(self.apply(fx).await);
+                let action = if engage {
+                    "robot.estop"
+                } else {
+                    "robot.release"
+                };
+                let result = match self.engine.set_robot_estop(&robot, engage) {
+                    Ok(fx) => {
+                        self.apply(fx, vec![audit(now, action, Some(&robot), None)])
+                            .await
+                    }
+                    Err(e) => Err(e.into()),
+                };
+                let _ = reply.send(result);
             }
             Request::RobotEvent { robot, event } => match self.engine.on_event(&robot, &event, now)
             {
                 Some(fx) => {
-                    self.apply_logged(fx).await;
+                    self.apply_logged(fx, Vec::new()).await;
                     self.dispatch(now).await;
                 }
                 None => self.shared.metrics.duplicate_event(),
@@ -269,14 +296,48 @@ impl Coordinator {
                 };
                 tracing::info!(robot_id = %change.robot_id, from = ?change.from, to = ?change.to, "presence");
                 let mut fx = vec![Effect::System(kind)];
-                if change.to == Presence::Online {
-                    fx.extend(self.engine.on_robot_online(&change.robot_id));
-                }
-                self.apply_logged(fx).await;
+                fx.extend(self.engine.on_presence(&change, now));
+                let seen = Write::Robot {
+                    id: change.robot_id.clone(),
+                    at_ms: now,
+                    name: None,
+                    model: None,
+                };
+                self.apply_logged(fx, vec![seen]).await;
                 self.dispatch(now).await;
             }
-            Request::Tick => self.dispatch(now).await,
+            Request::Tick => {
+                let views = self.views();
+                let fx = self.engine.tick(&views, now);
+                self.apply_logged(fx, Vec::new()).await;
+            }
         }
+    }
+
+    async fn create(&mut self, id: TaskId, new: NewTask, now: u64) -> Result<Created, CoordError> {
+        if let Some(key) = &new.idempotency_key {
+            if let Some(task) = self.shared.store.task_by_idempotency_key(key).await? {
+                return Ok(Created {
+                    task,
+                    replayed: true,
+                });
+            }
+        }
+        let views = self.views();
+        let (task, fx) = self.engine.create(id, new, &views, now)?;
+        let entry = Write::Audit(AuditEntry {
+            at_ms: now,
+            actor: "api".into(),
+            action: "task.create".into(),
+            robot_id: task.robot_id.clone(),
+            task_id: Some(task.id.clone()),
+            detail: JsonValue::String(format!("{:?}, priority {:?}", task.goal, task.priority)),
+        });
+        self.apply(fx, vec![entry]).await?;
+        Ok(Created {
+            task,
+            replayed: false,
+        })
     }
 
     /// A cancel for a task that is no longer open: finished tasks answer INVALID_STATE.
@@ -295,24 +356,34 @@ impl Coordinator {
     async fn dispatch(&mut self, now: u64) {
         let views = self.views();
         let fx = self.engine.dispatch(&views, now);
-        self.apply_logged(fx).await;
+        self.apply_logged(fx, Vec::new()).await;
     }
 
-    async fn apply_logged(&mut self, fx: Vec<Effect>) {
-        if let Err(e) = self.apply(fx).await {
+    async fn apply_logged(&mut self, fx: Vec<Effect>, extra: Vec<Write>) {
+        if let Err(e) = self.apply(fx, extra).await {
             tracing::error!("could not apply task changes: {e}");
         }
     }
 
     /// Carries out effects: first every store write, in one transaction, then the
     /// sends and live updates. If the commit fails nothing is sent.
-    async fn apply(&mut self, fx: Vec<Effect>) -> Result<(), CoordError> {
+    async fn apply(&mut self, fx: Vec<Effect>, extra: Vec<Write>) -> Result<(), CoordError> {
         let mut batch = Batch::default();
         for effect in &fx {
-            if let Effect::Persist(task) = effect {
-                batch.push(Write::Task(task.clone()));
+            match effect {
+                Effect::Persist(task) => batch.push(Write::Task(task.clone())),
+                Effect::Cursor(robot, cursor) => batch.push(Write::Cursor {
+                    robot: robot.clone(),
+                    cursor: *cursor,
+                }),
+                Effect::Setting(key, value) => batch.push(Write::Setting {
+                    key: key.clone(),
+                    value: value.clone(),
+                }),
+                _ => {}
             }
         }
+        batch.writes.extend(extra);
         if !batch.is_empty() {
             self.shared.store.commit(&batch).await?;
         }
@@ -334,6 +405,7 @@ impl Coordinator {
                 Effect::SendEstop(robot, cmd) => {
                     self.send(keys::robot_key(&robot, RobotTopic::CmdEstop), encode(&cmd));
                 }
+                Effect::Cursor(..) | Effect::Setting(..) => {}
                 Effect::System(kind) => {
                     let event = SystemEvent {
                         stamp_ms: unix_ms(),
@@ -353,4 +425,16 @@ impl Coordinator {
         self.shared.metrics.command_sent();
         let _ = self.out.send(Outgoing { key, payload });
     }
+}
+
+/// An audit row for a command given through the API.
+fn audit(now: u64, action: &str, robot: Option<&RobotId>, task: Option<&TaskId>) -> Write {
+    Write::Audit(AuditEntry {
+        at_ms: now,
+        actor: "api".into(),
+        action: action.into(),
+        robot_id: robot.cloned(),
+        task_id: task.cloned(),
+        detail: JsonValue::Null,
+    })
 }

@@ -24,6 +24,7 @@ pub use config::ServerConfig;
 pub use http::{app, AppState, HttpOptions};
 
 use coordinator::{Coordinator, Request, Shared};
+use fleet::engine::{TaskEngine, FLEET_ESTOP_SETTING};
 use fleet::registry::Registry;
 use store::memory::MemoryStore;
 use store::Store;
@@ -37,6 +38,8 @@ pub enum ServerError {
     Zenoh(zenoh::Error),
     #[error("http server: {0}")]
     Http(#[from] std::io::Error),
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
 }
 
 /// A started server: Zenoh is up and ingesting, the coordinator runs; HTTP is not served yet.
@@ -51,13 +54,40 @@ pub struct Server {
 impl Server {
     /// Opens Zenoh (embedded router or client), subscribes, and starts the coordinator.
     pub async fn start(config: ServerConfig) -> Result<Self, ServerError> {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        // Recover: every open task, the event cursors and the fleet e-stop.
+        let open = store.open_tasks().await?;
+        let cursors = store.cursors().await?;
+        let fleet_estop = store
+            .setting(FLEET_ESTOP_SETTING)
+            .await?
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false);
+        if !open.is_empty() || fleet_estop {
+            tracing::info!(
+                open_tasks = open.len(),
+                fleet_estop,
+                "recovered from the store"
+            );
+        }
+        let engine = TaskEngine::restore(
+            config.engine,
+            &config.locations,
+            open,
+            cursors,
+            fleet_estop,
+            unix_ms(),
+        );
         let session = link::open(&config.zenoh)
             .await
             .map_err(ServerError::Zenoh)?;
-        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-        let shared = Arc::new(Shared::new(Registry::new(config.presence), store));
+        let shared = Arc::new(Shared::new(
+            Registry::new(config.presence),
+            store,
+            fleet_estop,
+        ));
         let (out_tx, out_rx) = tokio::sync::mpsc::unbounded_channel();
-        let (coordinator, coord) = Coordinator::new(config.engine, shared.clone(), out_tx);
+        let (coordinator, coord) = Coordinator::new(engine, shared.clone(), out_tx);
         let ingest = link::start_ingest(&session, shared.clone(), coord.clone())
             .await
             .map_err(ServerError::Zenoh)?;
@@ -83,6 +113,7 @@ impl Server {
             http: Arc::new(HttpOptions {
                 frontend_dir: Some(config.frontend_dir.clone()),
                 cors_origins: config.cors_origins.clone(),
+                locations: config.locations.clone(),
             }),
         };
         Ok(Self {

@@ -20,8 +20,7 @@ let flash = null;           // {x, y, until}: where the last map click sent a ta
 // ---------- helpers ----------
 function setText(node, text) { text = String(text); if (node.textContent !== text) node.textContent = text; }
 function el(tag, cls, text) {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
+  const e = Object.assign(document.createElement(tag), cls ? { className: cls } : {});
   if (text !== undefined) e.textContent = text;
   return e;
 }
@@ -39,19 +38,13 @@ function toast(msg, error = false) {
 }
 
 async function api(method, path, body) {
-  const opts = { method, headers: {}, signal: AbortSignal.timeout(8000) };
-  if (body !== undefined) {
-    opts.headers['content-type'] = 'application/json';
-    opts.body = JSON.stringify(body);
-  }
-  const res = await fetch(path, opts);
-  const text = await res.text();
+  const opts = { method, signal: AbortSignal.timeout(8000) };
+  if (body !== undefined) Object.assign(opts, { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const res = await fetch(path, opts), text = await res.text();
   let data = null;
   try { data = text ? JSON.parse(text) : null; } catch { /* not JSON */ }
-  if (!res.ok) {
-    const e = data && data.error;
-    throw new Error(e ? `${e.code}: ${e.message}` : `HTTP ${res.status} ${res.statusText}`);
-  }
+  const e = data && data.error;
+  if (!res.ok) throw new Error(e ? `${e.code}: ${e.message}` : `HTTP ${res.status} ${res.statusText}`);
   return data;
 }
 // Run an operator action and report failures in a toast.
@@ -77,14 +70,8 @@ function applyState(id, presence, state) {
 }
 
 async function loadRobots() {
-  const started = Date.now();
-  const list = await api('GET', '/api/robots');
-  const seen = new Set();
-  for (const e of list) {
-    seen.add(e.id);
-    applyState(e.id, e.presence, e.state);
-    robots.get(e.id).legacy = !!e.legacy;
-  }
+  const started = Date.now(), list = await api('GET', '/api/robots'), seen = new Set();
+  for (const e of list) { seen.add(e.id); applyState(e.id, e.presence, e.state); robots.get(e.id).legacy = !!e.legacy; }
   for (const id of robots.keys()) if (!seen.has(id) && robots.get(id).rx < started) robots.delete(id);
   if (selected && !robots.has(selected)) select(null);
   robotsDirty = true;
@@ -108,12 +95,10 @@ async function loadTasks() {
   tasksDirty = true;
 }
 
-let fleet = null;
 async function loadStatus() {
-  try {
-    fleet = await api('GET', '/api/fleet/status');
-    $('stats').classList.remove('stale');
-  } catch { $('stats').classList.add('stale'); return; }
+  let fleet;
+  try { fleet = await api('GET', '/api/fleet/status'); } catch { $('stats').classList.add('stale'); return; }
+  $('stats').classList.remove('stale');
   for (const b of $('stats').querySelectorAll('b[data-k]')) {
     const v = fleet[b.dataset.k];
     setText(b, b.dataset.k === 'average_battery' ? (typeof v === 'number' ? `${v.toFixed(0)}%` : '–') : (v ?? '–'));
@@ -166,7 +151,13 @@ setInterval(() => {
   if (ws && Date.now() - Math.max(conn.last, conn.started) > (conn.open ? WS_SILENCE_MS : 10000)) { drop(ws); ws.close(); }
 }, 1000);
 
+function flushPending() {
+  for (const m of pending.values()) applyState(m.robot_id, m.presence, m.state);
+  pending.clear();
+}
+
 function onSystemEvent(m) {
+  flushPending(); // keep the order: a queued state_update must not overwrite this presence
   const presence = { robot_online: 'ONLINE', robot_stale: 'STALE', robot_offline: 'OFFLINE' }[m.event];
   if (presence && m.robot_id) {
     const r = robots.get(m.robot_id);
@@ -186,15 +177,14 @@ new ResizeObserver(() => {
   W = rect.width; H = rect.height;
   canvas.width = Math.round(W * dpr); canvas.height = Math.round(H * dpr);
   ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+  drawMap(performance.now()); // resizing clears the canvas; don't wait for the next frame
 }).observe(canvas);
 const toScreen = (x, y) => [W / 2 + (x - view.cx) * view.scale, H / 2 - (y - view.cy) * view.scale];
 const toWorld = (sx, sy) => [view.cx + (sx - W / 2) / view.scale, view.cy - (sy - H / 2) / view.scale];
 
 function goalPoints(t) {
-  const g = t && t.goal;
-  if (!g) return [];
-  if (g.pose) return [g.pose];
-  return Array.isArray(g.waypoints) ? g.waypoints : [];
+  const g = (t && t.goal) || {};
+  return g.pose ? [g.pose] : Array.isArray(g.waypoints) ? g.waypoints : [];
 }
 // The task a robot is working on: the one it reports, else an ASSIGNED/ACTIVE one assigned to it.
 function taskOf(r, byRobot) {
@@ -208,30 +198,29 @@ function fitView() {
   for (const r of robots.values()) if (r.state) add(r.state.pose);
   for (const t of tasks.values()) if (OPEN.has(t.status)) goalPoints(t).forEach(add);
   if (minX === Infinity) { minX = maxX = 0; minY = maxY = 0; }
-  const m = 1.5, spanX = Math.max(maxX - minX + 2 * m, 10), spanY = Math.max(maxY - minY + 2 * m, 10);
+  // 1 m margin plus 30 px for labels on each side; never less than 10 m x 10 m
+  const spanX = Math.max(maxX - minX + 2, 10), spanY = Math.max(maxY - minY + 2, 10);
   view.cx = (minX + maxX) / 2; view.cy = (minY + maxY) / 2;
-  view.scale = Math.max(0.5, Math.min(W / spanX, H / spanY));
+  view.scale = Math.max(0.5, Math.min((W - 60) / spanX, (H - 60) / spanY));
 }
 
 function drawGrid() {
   const [x0, y1] = toWorld(0, 0), [x1, y0] = toWorld(W, H);
   const step = [1, 2, 5, 10, 20, 50, 100, 200, 500].find((s) => s * view.scale >= 12) || 1000;
   const major = step * (String(step)[0] === '5' ? 2 : 5);
-  ctx.lineWidth = 1;
-  ctx.font = '10px system-ui, sans-serif';
-  ctx.fillStyle = '#50617c';
-  for (let x = Math.ceil(x0 / step) * step; x <= x1; x += step) {
-    const [sx] = toScreen(x, 0), isMajor = Math.abs(x / major - Math.round(x / major)) < 1e-6;
-    ctx.strokeStyle = Math.abs(x) < 1e-9 ? '#4b6286' : isMajor ? '#24344d' : '#172338';
-    ctx.beginPath(); ctx.moveTo(Math.round(sx) + 0.5, 0); ctx.lineTo(Math.round(sx) + 0.5, H); ctx.stroke();
-    if (isMajor) ctx.fillText(`${+x.toFixed(3)}`, sx + 2, H - 3);
-  }
-  for (let y = Math.ceil(y0 / step) * step; y <= y1; y += step) {
-    const [, sy] = toScreen(0, y), isMajor = Math.abs(y / major - Math.round(y / major)) < 1e-6;
-    ctx.strokeStyle = Math.abs(y) < 1e-9 ? '#4b6286' : isMajor ? '#24344d' : '#172338';
-    ctx.beginPath(); ctx.moveTo(0, Math.round(sy) + 0.5); ctx.lineTo(W, Math.round(sy) + 0.5); ctx.stroke();
-    if (isMajor) ctx.fillText(`${+y.toFixed(3)}`, 3, sy - 2);
-  }
+  ctx.lineWidth = 1; ctx.font = '10px system-ui, sans-serif'; ctx.fillStyle = '#6b7d99';
+  const labels = []; // drawn after every line so no line crosses them
+  const lines = (from, to, vertical) => {
+    for (let v = Math.ceil(from / step) * step; v <= to; v += step) {
+      const s = Math.round(vertical ? toScreen(v, 0)[0] : toScreen(0, v)[1]) + 0.5;
+      const isMajor = Math.abs(v / major - Math.round(v / major)) < 1e-6;
+      ctx.strokeStyle = Math.abs(v) < 1e-9 ? '#4b6286' : isMajor ? '#24344d' : '#172338';
+      ctx.beginPath(); ctx.moveTo(vertical ? s : 0, vertical ? 0 : s); ctx.lineTo(vertical ? s : W, vertical ? H : s); ctx.stroke();
+      if (isMajor) labels.push([`${+v.toFixed(3)}`, vertical ? s + 1.5 : 3, vertical ? Math.floor(H) - 3 : s - 2.5]);
+    }
+  };
+  lines(x0, x1, true); lines(y0, y1, false);
+  labels.forEach((l) => ctx.fillText(...l));
   ctx.fillText(`grid ${step} m`, W - 60, 12);
 }
 
@@ -369,7 +358,7 @@ function select(id) {
   selected = id;
   setText($('dispatch-target'), id ? `send ${id}` : 'auto-dispatch');
   $('deselect').hidden = !id;
-  robotsDirty = true;
+  renderRobots();
 }
 $('deselect').addEventListener('click', () => select(null));
 document.addEventListener('keydown', (e) => { if (e.key === 'Escape') select(null); });
@@ -390,9 +379,8 @@ function syncRows(tbody, keys, make, update) {
   }
 }
 function makeRow(n, buttons) {
-  const tr = el('tr');
+  const tr = el('tr'), td = el('td', 'actions');
   for (let i = 0; i < n; i++) tr.append(el('td'));
-  const td = el('td', 'actions');
   for (const [action, label] of buttons) { const b = el('button', '', label); b.type = 'button'; b.dataset.action = action; td.append(b); }
   tr.append(td);
   return tr;
@@ -422,7 +410,7 @@ function renderRobots() {
     c[3].className = bat !== null && bat < 20 ? 'low' : '';
     setText(c[4], s ? `${num(s.pose.x, 1)}, ${num(s.pose.y, 1)}, ${num((s.pose.yaw * 180) / Math.PI, 0)}°` : '–');
     const task = s && s.task;
-    setText(c[5], task ? `${shortId(task.task_id)} ${num(100 * task.progress, 0)}%` : '–');
+    setText(c[5], task ? `${String(task.task_id).slice(0, 6)} ${num(100 * task.progress, 0)}%` : '–');
     c[5].title = task ? task.task_id : '';
     const estopped = s && s.mode === 'ESTOPPED', b = c[6].lastChild;
     setText(b, estopped ? 'Release' : 'E-stop');
@@ -456,11 +444,10 @@ $('robots').addEventListener('click', async (e) => {
   if (!tr) return;
   const id = tr.dataset.id;
   if (!b) { select(id === selected ? null : id); return; }
-  const path = `/api/robots/${enc(id)}`;
+  const action = b.dataset.action, [what, suffix, done] = { cancel: ['Cancel', 'cancel', 'Cancel sent to'],
+    estop: ['E-stop', 'emergency-stop', 'E-stop sent to'], release: ['Release', 'emergency-stop/release', 'E-stop released on'] }[action];
   b.disabled = true;
-  if (b.dataset.action === 'cancel' && await act(`Cancel on ${id}`, 'POST', `${path}/cancel`)) toast(`Cancel sent to ${id}`);
-  if (b.dataset.action === 'estop' && await act(`E-stop ${id}`, 'POST', `${path}/emergency-stop`)) toast(`E-stop sent to ${id}`, true);
-  if (b.dataset.action === 'release' && await act(`Release ${id}`, 'POST', `${path}/emergency-stop/release`)) toast(`E-stop released on ${id}`);
+  if (await act(`${what} ${id}`, 'POST', `/api/robots/${enc(id)}/${suffix}`)) toast(`${done} ${id}`, action === 'estop');
   b.disabled = false;
 });
 $('tasks').addEventListener('click', async (e) => {
@@ -488,7 +475,7 @@ function updateConn(now) {
   const age = (now - conn.last) / 1000, node = $('conn');
   let cls = 'bad', text;
   if (conn.open) { cls = age < 2 ? 'ok' : 'warn'; text = `live · ${age.toFixed(1)} s`; }
-  else text = `disconnected · retry ${Math.max(0, (conn.retryAt - now) / 1000).toFixed(0)} s`;
+  else text = conn.ws ? 'connecting…' : `disconnected · retry ${Math.max(0, (conn.retryAt - now) / 1000).toFixed(0)} s`;
   if (!conn.open && conn.last) text += ` · data ${age.toFixed(0)} s old`;
   node.className = `conn ${cls}`;
   document.body.classList.toggle('disconnected', !conn.open);
@@ -496,8 +483,7 @@ function updateConn(now) {
 }
 
 function frame(t) {
-  for (const m of pending.values()) applyState(m.robot_id, m.presence, m.state);
-  pending.clear();
+  flushPending();
   const now = Date.now();
   updateConn(now);
   if ((robotsDirty || tasksDirty) && now - lastTables > 250) {

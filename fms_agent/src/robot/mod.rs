@@ -47,6 +47,9 @@ pub trait RobotInterface: Send {
     fn set_estop(&mut self, engaged: bool, now_ms: u64);
     /// Drives at a body velocity until `until_ms` (the dead-man deadline).
     fn teleop(&mut self, cmd: TeleopCommand, until_ms: u64, now_ms: u64);
+    /// The robot reached a charger as asked (`parameters.action = "charge"`): start
+    /// charging. Robots that dock by themselves keep the default, which does nothing.
+    fn dock(&mut self, _now_ms: u64) {}
     /// Reports the robot's current state (and, for simulated robots, advances time to `now_ms`).
     fn poll(&mut self, now_ms: u64) -> Snapshot;
 }

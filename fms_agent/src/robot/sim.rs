@@ -273,6 +273,13 @@ impl RobotInterface for SimRobot {
         }
     }
 
+    fn dock(&mut self, now_ms: u64) {
+        self.poll(now_ms);
+        if self.nav.is_none() && self.battery < 100.0 {
+            self.charging = true;
+        }
+    }
+
     fn poll(&mut self, now_ms: u64) -> Snapshot {
         let last = *self.last_ms.get_or_insert(now_ms);
         let mut remaining = now_ms.saturating_sub(last) as f64 / 1000.0;
@@ -401,6 +408,18 @@ mod tests {
             moving_after < idle_after - 0.2,
             "idle {idle_after}, moving {moving_after}"
         );
+    }
+
+    #[test]
+    fn docking_charges_to_full_then_stops() {
+        let mut r =
+            SimRobot::new(SimParams::default(), Pose::new(0.0, 0.0, 0.0)).with_battery(50.0);
+        r.poll(0);
+        r.dock(0);
+        assert!(r.poll(10_000).charging);
+        // Full after 50 s at 1 %/s; then it drains slowly again, idle.
+        let s = r.poll(60_000);
+        assert!(!s.charging && s.battery_percentage > 99.9, "{s:?}");
     }
 
     #[test]

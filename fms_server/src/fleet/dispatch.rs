@@ -1,5 +1,5 @@
-//! Assignment of queued tasks to available robots by cost: travel distance from the robot's
-//! pose to the task's first goal, plus a penalty for a low battery.
+//! Assignment of queued tasks to free robots by cost: travel distance from the robot's pose
+//! to the task's first goal, plus a penalty for a low battery margin.
 
 use fms_msgs::{RobotId, TaskId};
 
@@ -15,6 +15,8 @@ pub struct Candidate {
     pub x: f64,
     pub y: f64,
     pub battery: f64,
+    /// Below the battery threshold: it may only take its own charging task.
+    pub low_battery: bool,
 }
 
 /// The cost of sending `robot` to `task`; lower is better.
@@ -28,19 +30,28 @@ pub fn cost(robot: &Candidate, task: &Task) -> f64 {
     travel + (100.0 - robot.battery).max(0.0) * BATTERY_PENALTY_M_PER_PERCENT
 }
 
-/// Greedy assignment in queue order (the caller sorts by priority, then age).
-/// A task that names a robot waits for that robot; others take the cheapest free robot.
-pub fn assign(queue: &[&Task], mut free: Vec<Candidate>) -> Vec<(TaskId, RobotId)> {
+/// Greedy assignment in queue order (the caller sorts by priority, then age). A task that
+/// names a robot waits for that robot; others take the cheapest free robot. Robots with a
+/// low battery take only charging tasks (`is_charge`).
+pub fn assign(
+    queue: &[&Task],
+    mut free: Vec<Candidate>,
+    is_charge: impl Fn(&Task) -> bool,
+) -> Vec<(TaskId, RobotId)> {
     let mut plan = Vec::new();
     for task in queue {
         if free.is_empty() {
             break;
         }
+        let charge = is_charge(task);
         let pick = match &task.robot_id {
-            Some(want) => free.iter().position(|c| &c.id == want),
+            Some(want) => free
+                .iter()
+                .position(|c| &c.id == want && (charge || !c.low_battery)),
             None => free
                 .iter()
                 .enumerate()
+                .filter(|(_, c)| !c.low_battery)
                 .min_by(|(_, a), (_, b)| {
                     cost(a, task)
                         .total_cmp(&cost(b, task))

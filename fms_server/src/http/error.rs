@@ -94,7 +94,9 @@ impl From<TaskError> for ApiError {
             TaskError::RobotOffline(_) => ErrorCode::RobotOffline,
             TaskError::RobotBusy(_) => ErrorCode::RobotBusy,
             TaskError::LowBattery { .. } => ErrorCode::LowBattery,
-            TaskError::InvalidState { .. } => ErrorCode::InvalidState,
+            TaskError::InvalidState { .. } | TaskError::FleetEstopEngaged => {
+                ErrorCode::InvalidState
+            }
         };
         Self::new(code, e.to_string())
     }

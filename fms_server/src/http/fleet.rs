@@ -21,6 +21,8 @@ pub struct FleetStatus {
     pub busy: usize,
     /// Online robots ready for a task.
     pub idle: usize,
+    /// Online robots holding an emergency stop.
+    pub estopped: usize,
     /// Mean battery percentage of robots that are not offline (null when none).
     pub average_battery: Option<f64>,
     pub active_tasks: u64,
@@ -39,7 +41,7 @@ pub async fn status(State(st): State<AppState>) -> Result<Json<FleetStatus>, Api
         .await?;
     let count = |s: TaskStatus| counts.get(&s).copied().unwrap_or(0);
     let reg = st.shared.registry();
-    let (mut online, mut stale, mut offline, mut busy, mut idle) = (0, 0, 0, 0, 0);
+    let (mut online, mut stale, mut offline, mut busy, mut idle, mut estopped) = (0, 0, 0, 0, 0, 0);
     let (mut battery_sum, mut battery_n) = (0.0, 0usize);
     for r in reg.robots() {
         match r.presence {
@@ -62,6 +64,7 @@ pub async fn status(State(st): State<AppState>) -> Result<Json<FleetStatus>, Api
                     busy += 1
                 }
                 Some(s) if matches!(s.mode, RobotMode::Idle | RobotMode::Charging) => idle += 1,
+                Some(s) if s.mode == RobotMode::Estopped => estopped += 1,
                 _ => {}
             }
         }
@@ -73,6 +76,7 @@ pub async fn status(State(st): State<AppState>) -> Result<Json<FleetStatus>, Api
         offline,
         busy,
         idle,
+        estopped,
         average_battery: (battery_n > 0).then(|| battery_sum / battery_n as f64),
         active_tasks: count(TaskStatus::Assigned) + count(TaskStatus::Active),
         queued_tasks: count(TaskStatus::Queued),

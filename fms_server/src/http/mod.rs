@@ -21,6 +21,7 @@ use tower_http::services::{ServeDir, ServeFile};
 pub use error::{ApiError, ErrorCode};
 
 use crate::coordinator::{CoordinatorHandle, Shared};
+use crate::fleet::engine::Location;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -37,6 +38,8 @@ pub struct HttpOptions {
     pub frontend_dir: Option<PathBuf>,
     /// Origins allowed by CORS; empty means same-origin only.
     pub cors_origins: Vec<String>,
+    /// Named locations tasks may target.
+    pub locations: Vec<Location>,
 }
 
 /// JSON body whose rejections use our error envelope.
@@ -68,6 +71,7 @@ pub fn app(state: AppState) -> Router {
         .route("/tasks", get(tasks::list).post(tasks::create))
         .route("/tasks/{id}", get(tasks::get_one))
         .route("/tasks/{id}/cancel", post(tasks::cancel))
+        .route("/locations", get(tasks::locations))
         .route("/fleet/status", get(fleet::status))
         .route("/fleet/emergency-stop", post(fleet::estop))
         .route("/fleet/emergency-stop/release", post(fleet::release))

@@ -1,13 +1,16 @@
-//! `/api/tasks`: create (validated), list with filters, get with history, cancel.
+//! `/api/tasks`: create (validated; named locations; `Idempotency-Key`), list with filters,
+//! get with history, cancel; and `/api/locations`.
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use fms_msgs::codec::{encode, JsonMap};
 use fms_msgs::{Goal, Pose, Priority};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{robot_id, task_id, ApiError, ApiJson, ApiQuery, AppState, ErrorCode};
+use crate::fleet::engine::Location;
 use crate::fleet::tasks::{NewTask, Task, TaskStatus};
 use crate::store::TaskFilter;
 
@@ -17,10 +20,19 @@ const MAX_WAYPOINTS: usize = 100;
 const MAX_FRAME_LEN: usize = 64;
 const MAX_PARAMETERS_BYTES: usize = 16 * 1024;
 const MAX_TIMEOUT_S: f64 = 7.0 * 86_400.0;
+const MAX_RETRIES: u32 = 10;
+const MAX_IDEMPOTENCY_KEY: usize = 200;
 const DEFAULT_LIMIT: usize = 100;
 const MAX_LIMIT: usize = 1_000;
 
-/// A goal pose as clients send it; `yaw` defaults to 0 and `frame` to "map".
+/// A goal as clients send it: a named location, or a pose (`yaw` 0 and `frame` "map" by default).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum TargetIn {
+    Named(String),
+    Pose(PoseIn),
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PoseIn {
@@ -36,10 +48,12 @@ pub struct PoseIn {
 #[serde(deny_unknown_fields)]
 pub struct CreateTask {
     robot_id: Option<String>,
-    target: Option<PoseIn>,
-    waypoints: Option<Vec<PoseIn>>,
+    target: Option<TargetIn>,
+    waypoints: Option<Vec<TargetIn>>,
     priority: Option<Priority>,
     timeout_s: Option<f64>,
+    /// Navigation failures to retry before the task fails (default 0).
+    retries: Option<u32>,
     parameters: Option<JsonMap>,
     queue_if_busy: Option<bool>,
 }
@@ -69,10 +83,32 @@ fn pose(p: PoseIn, what: &str) -> Result<Pose, ApiError> {
     Ok(out)
 }
 
+fn target(
+    t: TargetIn,
+    what: &str,
+    locations: &[Location],
+) -> Result<(Pose, Option<String>), ApiError> {
+    match t {
+        TargetIn::Pose(p) => Ok((pose(p, what)?, None)),
+        TargetIn::Named(name) => locations
+            .iter()
+            .find(|l| l.name == name)
+            .map(|l| (l.pose.clone(), Some(l.name.clone())))
+            .ok_or_else(|| ApiError::validation(format!("{what}: no location named {name:?}"))),
+    }
+}
+
 impl CreateTask {
-    fn validate(self) -> Result<NewTask, ApiError> {
-        let goal = match (self.target, self.waypoints) {
-            (Some(t), None) => Goal::Pose(pose(t, "target")?),
+    fn validate(
+        self,
+        locations: &[Location],
+        idempotency_key: Option<String>,
+    ) -> Result<NewTask, ApiError> {
+        let (goal, location) = match (self.target, self.waypoints) {
+            (Some(t), None) => {
+                let (p, name) = target(t, "target", locations)?;
+                (Goal::Pose(p), name)
+            }
             (None, Some(wps)) => {
                 if wps.is_empty() || wps.len() > MAX_WAYPOINTS {
                     return Err(ApiError::validation(format!(
@@ -82,9 +118,9 @@ impl CreateTask {
                 let poses = wps
                     .into_iter()
                     .enumerate()
-                    .map(|(i, p)| pose(p, &format!("waypoints[{i}]")))
+                    .map(|(i, t)| target(t, &format!("waypoints[{i}]"), locations).map(|(p, _)| p))
                     .collect::<Result<Vec<_>, _>>()?;
-                Goal::Waypoints(poses)
+                (Goal::Waypoints(poses), None)
             }
             (Some(_), Some(_)) => {
                 return Err(ApiError::validation(
@@ -100,6 +136,12 @@ impl CreateTask {
                 )));
             }
         }
+        let retries = self.retries.unwrap_or(0);
+        if retries > MAX_RETRIES {
+            return Err(ApiError::validation(format!(
+                "retries must be 0-{MAX_RETRIES}"
+            )));
+        }
         let parameters = self.parameters.unwrap_or_default();
         if encode(&parameters).len() > MAX_PARAMETERS_BYTES {
             return Err(ApiError::validation(format!(
@@ -113,17 +155,52 @@ impl CreateTask {
             timeout_s: self.timeout_s,
             parameters,
             queue_if_busy: self.queue_if_busy.unwrap_or(true),
+            retries,
+            location,
+            idempotency_key,
         })
     }
 }
 
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(v) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = v
+        .to_str()
+        .ok()
+        .filter(|k| {
+            !k.is_empty()
+                && k.len() <= MAX_IDEMPOTENCY_KEY
+                && k.chars().all(|c| c.is_ascii_graphic())
+        })
+        .ok_or_else(|| {
+            ApiError::validation(format!(
+                "Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY} visible ASCII characters"
+            ))
+        })?;
+    Ok(Some(key.to_owned()))
+}
+
+/// 201 with the new task; 200 with the earlier task (and `Idempotent-Replayed: true`)
+/// when the `Idempotency-Key` was seen before.
 pub async fn create(
     State(st): State<AppState>,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<CreateTask>,
-) -> Result<(StatusCode, Json<Task>), ApiError> {
-    let new = body.validate()?;
-    let task = st.coord.create_task(new).await?;
-    Ok((StatusCode::CREATED, Json(task)))
+) -> Result<Response, ApiError> {
+    let key = idempotency_key(&headers)?;
+    let new = body.validate(&st.http.locations, key)?;
+    let created = st.coord.create_task(new).await?;
+    if created.replayed {
+        let replay = (
+            HeaderName::from_static("idempotent-replayed"),
+            HeaderValue::from_static("true"),
+        );
+        Ok((StatusCode::OK, [replay], Json(created.task)).into_response())
+    } else {
+        Ok((StatusCode::CREATED, Json(created.task)).into_response())
+    }
 }
 
 /// `GET /api/tasks?status=ACTIVE&robot=tb3_1&limit=50`
@@ -179,4 +256,30 @@ pub async fn cancel(
 ) -> Result<Json<Task>, ApiError> {
     let id = task_id(&id)?;
     Ok(Json(st.coord.cancel_task(id).await?))
+}
+
+#[derive(Debug, Serialize)]
+pub struct LocationOut {
+    name: String,
+    x: f64,
+    y: f64,
+    yaw: f64,
+    charger: bool,
+}
+
+/// `GET /api/locations`: the named locations tasks may target.
+pub async fn locations(State(st): State<AppState>) -> Json<Vec<LocationOut>> {
+    Json(
+        st.http
+            .locations
+            .iter()
+            .map(|l| LocationOut {
+                name: l.name.clone(),
+                x: l.pose.x,
+                y: l.pose.y,
+                yaw: l.pose.yaw,
+                charger: l.charger,
+            })
+            .collect(),
+    )
 }

@@ -1,0 +1,953 @@
+//! The task engine: applies API requests, robot events, presence changes and ticks to the
+//! open tasks and returns effects — store writes first, then commands. It resends commands
+//! with backoff until robots acknowledge them, requeues tasks of lost robots, reconciles
+//! what robots report with what it believes, and dispatches. Pure: `now` is passed in.
+
+use std::collections::{HashMap, HashSet};
+
+use fms_msgs::codec::{JsonMap, JsonValue};
+use fms_msgs::{
+    CancelCommand, EstopCommand, EventKind, Goal, Pose, Priority, RobotEvent, RobotId,
+    SystemEventKind, TaskCommand, TaskId,
+};
+
+use super::dispatch::{self, Candidate};
+use super::registry::PresenceChange;
+use super::tasks::{HistoryEntry, NewTask, Task, TaskError, TaskStatus};
+use crate::fleet::registry::Presence;
+use crate::store::EventCursor;
+
+/// The setting that persists the fleet e-stop.
+pub const FLEET_ESTOP_SETTING: &str = "fleet_estop";
+/// `parameters.action` of the tasks that send a robot to a charger.
+pub const CHARGE_ACTION: &str = "charge";
+
+/// Engine settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EngineParams {
+    /// A robot below this battery percentage gets no new task (and goes to a charger, if any).
+    pub min_battery: f64,
+    /// Assignments allowed before a refused or abandoned task fails.
+    pub max_attempts: u32,
+    /// How long a robot may be OFFLINE before its task is requeued.
+    pub offline_grace_ms: u64,
+    /// First resend delay of an unacknowledged command; doubles up to `resend_max_ms`.
+    pub resend_initial_ms: u64,
+    pub resend_max_ms: u64,
+    /// How long a robot may report something other than what the engine believes before
+    /// the engine acts (resend the task, or cancel a stray one).
+    pub reconcile_grace_ms: u64,
+    /// Extra time past `timeout_s` before the server fails a task the robot did not end.
+    pub timeout_grace_ms: u64,
+    /// Let an urgent task preempt a running low-priority one when no robot is free.
+    pub preempt: bool,
+}
+
+impl Default for EngineParams {
+    fn default() -> Self {
+        Self {
+            min_battery: 20.0,
+            max_attempts: 3,
+            offline_grace_ms: 10_000,
+            resend_initial_ms: 500,
+            resend_max_ms: 8_000,
+            reconcile_grace_ms: 3_000,
+            timeout_grace_ms: 5_000,
+            preempt: false,
+        }
+    }
+}
+
+/// A named place tasks may target; chargers are where low robots are sent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Location {
+    pub name: String,
+    pub pose: Pose,
+    pub charger: bool,
+}
+
+/// A robot as the engine needs to see it (built from the registry by the caller).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RobotView {
+    pub id: RobotId,
+    /// ONLINE with a state received.
+    pub online: bool,
+    /// Mode IDLE or CHARGING and no task reported.
+    pub idle: bool,
+    pub estopped: bool,
+    pub charging: bool,
+    pub battery: f64,
+    pub x: f64,
+    pub y: f64,
+    /// The task the robot says it is executing.
+    pub current_task: Option<TaskId>,
+}
+
+/// What the coordinator must do. Store writes (`Persist`, `Cursor`, `Setting`) are
+/// committed together, before any send.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    Persist(Task),
+    Cursor(RobotId, EventCursor),
+    Setting(String, JsonValue),
+    SendTask(RobotId, TaskCommand),
+    SendCancel(RobotId, CancelCommand),
+    SendEstop(RobotId, EstopCommand),
+    System(SystemEventKind),
+}
+
+impl Effect {
+    pub fn is_write(&self) -> bool {
+        matches!(
+            self,
+            Effect::Persist(_) | Effect::Cursor(..) | Effect::Setting(..)
+        )
+    }
+}
+
+/// A command awaiting acknowledgement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Retry {
+    next_at: u64,
+    backoff: u64,
+}
+
+/// Open tasks and everything needed to drive them to an end.
+#[derive(Debug, Default)]
+pub struct TaskEngine {
+    params: EngineParams,
+    chargers: Vec<Location>,
+    open: HashMap<TaskId, Task>,
+    cursors: HashMap<RobotId, EventCursor>,
+    fleet_estop: bool,
+    /// `cmd/task` sent, no event about the task from its robot yet.
+    task_sends: HashMap<TaskId, Retry>,
+    /// Cancel requested, the robot has not ended the task yet.
+    cancels: HashMap<TaskId, Retry>,
+    /// Canceled to make room for an urgent task: requeue instead of ending.
+    preempting: HashSet<TaskId>,
+    /// Robots running a task that is not theirs (any more).
+    strays: HashMap<(RobotId, TaskId), Retry>,
+    /// Robots that have not shown the fleet e-stop yet.
+    estop_sends: HashMap<RobotId, Retry>,
+    offline_since: HashMap<RobotId, u64>,
+    /// ACTIVE tasks their robot does not report, since when.
+    unreported_since: HashMap<TaskId, u64>,
+}
+
+fn is_charge(task: &Task) -> bool {
+    task.parameters.get("action").and_then(JsonValue::as_str) == Some(CHARGE_ACTION)
+}
+
+/// Persists first, keeping relative order.
+fn order(fx: Vec<Effect>) -> Vec<Effect> {
+    let (mut writes, rest): (Vec<_>, Vec<_>) = fx.into_iter().partition(Effect::is_write);
+    writes.extend(rest);
+    writes
+}
+
+impl TaskEngine {
+    pub fn new(params: EngineParams, locations: &[Location]) -> Self {
+        Self {
+            params,
+            chargers: locations.iter().filter(|l| l.charger).cloned().collect(),
+            ..Self::default()
+        }
+    }
+
+    /// Rebuilds the engine after a restart from what the store holds. Assigned tasks are
+    /// resent at once; robots with tasks count as offline until they show up.
+    pub fn restore(
+        params: EngineParams,
+        locations: &[Location],
+        tasks: Vec<Task>,
+        cursors: HashMap<RobotId, EventCursor>,
+        fleet_estop: bool,
+        now: u64,
+    ) -> Self {
+        let mut e = Self::new(params, locations);
+        e.cursors = cursors;
+        e.fleet_estop = fleet_estop;
+        for t in tasks.into_iter().filter(|t| !t.status.is_terminal()) {
+            if let Some(r) = &t.assigned_robot {
+                e.offline_since.entry(r.clone()).or_insert(now);
+            }
+            if t.status == TaskStatus::Assigned {
+                e.task_sends.insert(
+                    t.id.clone(),
+                    Retry {
+                        next_at: now,
+                        backoff: params.resend_initial_ms,
+                    },
+                );
+            }
+            e.open.insert(t.id.clone(), t);
+        }
+        e
+    }
+
+    pub fn params(&self) -> &EngineParams {
+        &self.params
+    }
+
+    pub fn fleet_estop(&self) -> bool {
+        self.fleet_estop
+    }
+
+    pub fn open_tasks(&self) -> impl Iterator<Item = &Task> {
+        self.open.values()
+    }
+
+    pub fn open_task(&self, id: &TaskId) -> Option<&Task> {
+        self.open.get(id)
+    }
+
+    /// The open task a robot is working on (assigned or active).
+    pub fn task_of(&self, robot: &RobotId) -> Option<&Task> {
+        self.open.values().find(|t| {
+            t.assigned_robot.as_ref() == Some(robot)
+                && matches!(t.status, TaskStatus::Assigned | TaskStatus::Active)
+        })
+    }
+
+    fn retry(&self, now: u64) -> Retry {
+        Retry {
+            next_at: now + self.params.resend_initial_ms,
+            backoff: (self.params.resend_initial_ms * 2).min(self.params.resend_max_ms),
+        }
+    }
+
+    /// True (and schedules the next one) when a resend is due.
+    fn due(r: &mut Retry, now: u64, max: u64) -> bool {
+        if now < r.next_at {
+            return false;
+        }
+        r.next_at = now + r.backoff;
+        r.backoff = (r.backoff * 2).min(max);
+        true
+    }
+
+    fn forget(&mut self, id: &TaskId) {
+        self.task_sends.remove(id);
+        self.cancels.remove(id);
+        self.preempting.remove(id);
+        self.unreported_since.remove(id);
+    }
+
+    /// Ends an open task.
+    fn finish(
+        &mut self,
+        id: &TaskId,
+        to: TaskStatus,
+        now: u64,
+        note: Option<String>,
+        fx: &mut Vec<Effect>,
+    ) {
+        if let Some(mut t) = self.open.remove(id) {
+            if to == TaskStatus::Completed {
+                t.progress = 1.0;
+            }
+            if to == TaskStatus::Failed {
+                t.error = note.clone();
+            }
+            t.transition(to, now, note);
+            fx.push(Effect::Persist(t));
+        }
+        self.forget(id);
+    }
+
+    /// Puts an assigned or active task back in the queue, or fails it when its attempts are
+    /// used up (`count_attempt` false: preemption, which is not the task's fault).
+    fn requeue(
+        &mut self,
+        id: &TaskId,
+        now: u64,
+        note: String,
+        count_attempt: bool,
+        fx: &mut Vec<Effect>,
+    ) {
+        let Some(t) = self.open.get_mut(id) else {
+            return;
+        };
+        if count_attempt && t.attempts >= t.max_attempts {
+            let reason = format!("{note}; gave up after {} attempts", t.attempts);
+            self.finish(id, TaskStatus::Failed, now, Some(reason), fx);
+            return;
+        }
+        t.transition(TaskStatus::Queued, now, Some(note));
+        t.assigned_robot = None;
+        t.progress = 0.0;
+        fx.push(Effect::Persist(t.clone()));
+        self.forget(id);
+    }
+
+    /// Creates a task (QUEUED), then dispatches.
+    pub fn create(
+        &mut self,
+        id: TaskId,
+        new: NewTask,
+        robots: &[RobotView],
+        now: u64,
+    ) -> Result<(Task, Vec<Effect>), TaskError> {
+        if let Some(rid) = &new.robot_id {
+            let r = robots
+                .iter()
+                .find(|r| &r.id == rid)
+                .ok_or_else(|| TaskError::RobotNotFound(rid.clone()))?;
+            if !r.online {
+                return Err(TaskError::RobotOffline(rid.clone()));
+            }
+            if r.battery < self.params.min_battery {
+                return Err(TaskError::LowBattery {
+                    robot: rid.clone(),
+                    battery: r.battery,
+                    min: self.params.min_battery,
+                });
+            }
+            if !new.queue_if_busy && (!r.idle || self.task_of(rid).is_some()) {
+                return Err(TaskError::RobotBusy(rid.clone()));
+            }
+        }
+        let task = Task {
+            id: id.clone(),
+            robot_id: new.robot_id,
+            assigned_robot: None,
+            goal: new.goal,
+            priority: new.priority,
+            timeout_s: new.timeout_s,
+            parameters: new.parameters,
+            status: TaskStatus::Queued,
+            progress: 0.0,
+            attempts: 0,
+            max_attempts: self.params.max_attempts,
+            retries: new.retries,
+            failures: 0,
+            location: new.location,
+            idempotency_key: new.idempotency_key,
+            error: None,
+            created_ms: now,
+            updated_ms: now,
+            history: vec![HistoryEntry {
+                status: TaskStatus::Queued,
+                at_ms: now,
+                robot_id: None,
+                note: None,
+            }],
+        };
+        self.open.insert(id.clone(), task.clone());
+        let mut fx = vec![Effect::Persist(task)];
+        fx.extend(self.dispatch(robots, now));
+        // Dispatch assigns but never ends a task, so it is still open here.
+        let task = self.open[&id].clone();
+        Ok((task, order(fx)))
+    }
+
+    /// Cancels one task: a queued task ends at once; an assigned or active one is asked of
+    /// its robot (resent until the robot ends it).
+    pub fn cancel(&mut self, id: &TaskId, now: u64) -> Result<(Task, Vec<Effect>), TaskError> {
+        let task = self
+            .open
+            .get(id)
+            .ok_or_else(|| TaskError::TaskNotFound(id.clone()))?;
+        match task.status {
+            TaskStatus::Queued => {
+                let mut fx = Vec::new();
+                self.finish(
+                    id,
+                    TaskStatus::Canceled,
+                    now,
+                    Some("canceled before dispatch".into()),
+                    &mut fx,
+                );
+                let Some(Effect::Persist(t)) = fx.first().cloned() else {
+                    unreachable!("finish persists the task")
+                };
+                Ok((t, fx))
+            }
+            TaskStatus::Assigned | TaskStatus::Active => {
+                let robot = task
+                    .assigned_robot
+                    .clone()
+                    .expect("an assigned task has a robot");
+                let task = task.clone();
+                self.preempting.remove(id);
+                self.cancels.insert(id.clone(), self.retry(now));
+                let cmd = CancelCommand {
+                    task_id: Some(id.clone()),
+                };
+                Ok((task, vec![Effect::SendCancel(robot, cmd)]))
+            }
+            status => Err(TaskError::InvalidState {
+                id: id.clone(),
+                status,
+                action: "cancel",
+            }),
+        }
+    }
+
+    /// Cancels whatever the robot is doing.
+    pub fn cancel_robot(&mut self, robot: &RobotId, now: u64) -> Result<Vec<Effect>, TaskError> {
+        match self.task_of(robot).map(|t| t.id.clone()) {
+            Some(id) => self.cancel(&id, now).map(|(_, fx)| fx),
+            None => Ok(vec![Effect::SendCancel(
+                robot.clone(),
+                CancelCommand { task_id: None },
+            )]),
+        }
+    }
+
+    /// Engages or releases the fleet e-stop (persisted) for every known robot.
+    pub fn set_fleet_estop(&mut self, engage: bool, robots: &[RobotView], now: u64) -> Vec<Effect> {
+        self.fleet_estop = engage;
+        self.estop_sends.clear();
+        let mut fx = vec![Effect::Setting(
+            FLEET_ESTOP_SETTING.into(),
+            JsonValue::Bool(engage),
+        )];
+        for r in robots {
+            fx.push(Effect::SendEstop(r.id.clone(), fleet_estop_cmd(engage)));
+            if engage {
+                self.estop_sends.insert(r.id.clone(), self.retry(now));
+            }
+        }
+        fx.push(Effect::System(SystemEventKind::Estop {
+            robot_id: None,
+            engaged: engage,
+        }));
+        if !engage {
+            fx.extend(self.dispatch(robots, now));
+        }
+        order(fx)
+    }
+
+    /// Engages or releases one robot's e-stop. A robot cannot be released while the
+    /// fleet e-stop holds.
+    pub fn set_robot_estop(
+        &mut self,
+        robot: &RobotId,
+        engage: bool,
+    ) -> Result<Vec<Effect>, TaskError> {
+        if !engage && self.fleet_estop {
+            return Err(TaskError::FleetEstopEngaged);
+        }
+        Ok(vec![
+            Effect::SendEstop(
+                robot.clone(),
+                EstopCommand {
+                    engage,
+                    reason: Some("operator emergency stop".into()),
+                },
+            ),
+            Effect::System(SystemEventKind::Estop {
+                robot_id: Some(robot.clone()),
+                engaged: engage,
+            }),
+        ])
+    }
+
+    /// A robot's presence changed.
+    pub fn on_presence(&mut self, change: &PresenceChange, now: u64) -> Vec<Effect> {
+        let robot = &change.robot_id;
+        let mut fx = Vec::new();
+        match change.to {
+            Presence::Offline => {
+                self.offline_since.entry(robot.clone()).or_insert(now);
+            }
+            Presence::Online => {
+                self.offline_since.remove(robot);
+                if self.fleet_estop {
+                    fx.push(Effect::SendEstop(robot.clone(), fleet_estop_cmd(true)));
+                    self.estop_sends.insert(robot.clone(), self.retry(now));
+                }
+            }
+            Presence::Stale => {}
+        }
+        fx
+    }
+
+    /// A robot event. Each `(epoch, seq)` is applied once; duplicates and stale epochs are
+    /// ignored (returns `None`).
+    pub fn on_event(&mut self, robot: &RobotId, ev: &RobotEvent, now: u64) -> Option<Vec<Effect>> {
+        let fresh = match self.cursors.get(robot) {
+            None => true,
+            Some(c) => ev.epoch > c.epoch || (ev.epoch == c.epoch && ev.seq > c.seq),
+        };
+        if !fresh {
+            return None;
+        }
+        let cursor = EventCursor {
+            epoch: ev.epoch,
+            seq: ev.seq,
+        };
+        self.cursors.insert(robot.clone(), cursor);
+        let mut fx = vec![Effect::Cursor(robot.clone(), cursor)];
+        // Events without a task (errors, e-stop) show in the robot's state.
+        let Some(task_id) = ev.event.task_id().cloned() else {
+            return Some(fx);
+        };
+        let mine = self
+            .open
+            .get(&task_id)
+            .is_some_and(|t| t.assigned_robot.as_ref() == Some(robot));
+        if !mine {
+            // The robot works on a task that is over or belongs to another robot: stop it.
+            let running = matches!(
+                ev.event,
+                EventKind::TaskAccepted { .. }
+                    | EventKind::TaskStarted { .. }
+                    | EventKind::TaskProgress { .. }
+            );
+            if running {
+                fx.push(Effect::SendCancel(
+                    robot.clone(),
+                    CancelCommand {
+                        task_id: Some(task_id.clone()),
+                    },
+                ));
+            }
+            return Some(fx);
+        }
+        // Any event about the task from its robot acknowledges the command.
+        self.task_sends.remove(&task_id);
+        let status = self.open[&task_id].status;
+        match &ev.event {
+            EventKind::TaskAccepted { .. } => {}
+            EventKind::TaskStarted { .. } => {
+                if status == TaskStatus::Assigned {
+                    let t = self.open.get_mut(&task_id).expect("open");
+                    t.transition(TaskStatus::Active, now, None);
+                    fx.push(Effect::Persist(t.clone()));
+                }
+            }
+            EventKind::TaskProgress { progress, .. } => {
+                let t = self.open.get_mut(&task_id).expect("open");
+                if status == TaskStatus::Assigned {
+                    t.transition(TaskStatus::Active, now, Some("progress reported".into()));
+                }
+                if progress.is_finite() && *progress > t.progress {
+                    t.progress = progress.min(1.0);
+                    t.updated_ms = now;
+                }
+                fx.push(Effect::Persist(t.clone()));
+            }
+            EventKind::TaskCompleted { .. } => {
+                self.finish(&task_id, TaskStatus::Completed, now, None, &mut fx)
+            }
+            EventKind::TaskCanceled { .. } => {
+                if self.preempting.contains(&task_id) {
+                    self.requeue(
+                        &task_id,
+                        now,
+                        "preempted by an urgent task".into(),
+                        false,
+                        &mut fx,
+                    );
+                } else {
+                    self.finish(&task_id, TaskStatus::Canceled, now, None, &mut fx);
+                }
+            }
+            EventKind::TaskFailed { reason, .. } => {
+                let t = &self.open[&task_id];
+                let retry = !self.cancels.contains_key(&task_id)
+                    && !reason.contains("emergency stop")
+                    && t.failures < t.retries;
+                if retry {
+                    let t = self.open.get_mut(&task_id).expect("open");
+                    t.failures += 1;
+                    let note = format!(
+                        "navigation failed ({reason}); retry {} of {}",
+                        t.failures, t.retries
+                    );
+                    self.requeue(&task_id, now, note, true, &mut fx);
+                } else {
+                    self.finish(
+                        &task_id,
+                        TaskStatus::Failed,
+                        now,
+                        Some(reason.clone()),
+                        &mut fx,
+                    );
+                }
+            }
+            EventKind::TaskRejected { reason, .. } => {
+                self.requeue(
+                    &task_id,
+                    now,
+                    format!("rejected by robot: {reason}"),
+                    true,
+                    &mut fx,
+                );
+            }
+            EventKind::Error { .. } | EventKind::EstopEngaged { .. } | EventKind::EstopReleased => {
+            }
+        }
+        Some(order(fx))
+    }
+
+    /// Periodic work: resends, lost robots, timeouts, reconciliation, e-stop acks,
+    /// charging, dispatch.
+    pub fn tick(&mut self, robots: &[RobotView], now: u64) -> Vec<Effect> {
+        let mut fx = Vec::new();
+        let max = self.params.resend_max_ms;
+
+        // Resend unacknowledged commands.
+        let mut resend: Vec<TaskId> = Vec::new();
+        for (id, r) in self.task_sends.iter_mut() {
+            if Self::due(r, now, max) {
+                resend.push(id.clone());
+            }
+        }
+        for id in resend {
+            if let Some(t) = self.open.get(&id) {
+                if let Some(robot) = &t.assigned_robot {
+                    fx.push(Effect::SendTask(robot.clone(), t.command()));
+                }
+            }
+        }
+        let mut recancel = Vec::new();
+        for (id, r) in self.cancels.iter_mut() {
+            if Self::due(r, now, max) {
+                recancel.push(id.clone());
+            }
+        }
+        for id in recancel {
+            if let Some(robot) = self.open.get(&id).and_then(|t| t.assigned_robot.clone()) {
+                fx.push(Effect::SendCancel(
+                    robot,
+                    CancelCommand { task_id: Some(id) },
+                ));
+            }
+        }
+
+        // Robots gone too long lose their tasks; tasks past their timeout fail.
+        let mut lost = Vec::new();
+        let mut expired = Vec::new();
+        for t in self.open.values() {
+            let Some(robot) = &t.assigned_robot else {
+                continue;
+            };
+            if self
+                .offline_since
+                .get(robot)
+                .is_some_and(|since| now.saturating_sub(*since) >= self.params.offline_grace_ms)
+            {
+                lost.push(t.id.clone());
+            } else if let (Some(limit), Some(since)) = (t.timeout_s, t.active_since()) {
+                if now > since + (limit * 1000.0) as u64 + self.params.timeout_grace_ms {
+                    expired.push((t.id.clone(), robot.clone()));
+                }
+            }
+        }
+        for id in lost {
+            self.requeue(&id, now, "robot offline".into(), true, &mut fx);
+        }
+        for (id, robot) in expired {
+            fx.push(Effect::SendCancel(
+                robot,
+                CancelCommand {
+                    task_id: Some(id.clone()),
+                },
+            ));
+            self.finish(
+                &id,
+                TaskStatus::Failed,
+                now,
+                Some("task timed out".into()),
+                &mut fx,
+            );
+        }
+
+        self.reconcile(robots, now, &mut fx);
+
+        // The fleet e-stop is resent until every online robot shows it.
+        if self.fleet_estop {
+            for r in robots.iter().filter(|r| r.online) {
+                if r.estopped {
+                    self.estop_sends.remove(&r.id);
+                    continue;
+                }
+                let retry = self.retry(now);
+                let entry = self.estop_sends.entry(r.id.clone()).or_insert(retry);
+                if Self::due(entry, now, max) {
+                    fx.push(Effect::SendEstop(r.id.clone(), fleet_estop_cmd(true)));
+                }
+            }
+        }
+
+        self.send_to_chargers(robots, now, &mut fx);
+        fx.extend(self.dispatch(robots, now));
+        order(fx)
+    }
+
+    /// Compares what robots report with what the engine believes.
+    fn reconcile(&mut self, robots: &[RobotView], now: u64, fx: &mut Vec<Effect>) {
+        let grace = self.params.reconcile_grace_ms;
+        let max = self.params.resend_max_ms;
+        let mut reported: HashSet<&TaskId> = HashSet::new();
+        let mut still_stray = HashSet::new();
+        for r in robots.iter().filter(|r| r.online) {
+            let Some(x) = &r.current_task else { continue };
+            reported.insert(x);
+            let mine = self
+                .open
+                .get(x)
+                .is_some_and(|t| t.assigned_robot.as_ref() == Some(&r.id));
+            if mine {
+                // The robot runs it: that is an acknowledgement, and it is active.
+                self.task_sends.remove(x);
+                let t = self.open.get_mut(x).expect("open");
+                if t.status == TaskStatus::Assigned {
+                    t.transition(
+                        TaskStatus::Active,
+                        now,
+                        Some("reported running by the robot".into()),
+                    );
+                    fx.push(Effect::Persist(t.clone()));
+                }
+                continue;
+            }
+            let key = (r.id.clone(), x.clone());
+            still_stray.insert(key.clone());
+            let entry = self.strays.entry(key).or_insert(Retry {
+                next_at: now + grace,
+                backoff: self.params.resend_initial_ms,
+            });
+            if Self::due(entry, now, max) {
+                fx.push(Effect::SendCancel(
+                    r.id.clone(),
+                    CancelCommand {
+                        task_id: Some(x.clone()),
+                    },
+                ));
+            }
+        }
+        self.strays.retain(|k, _| still_stray.contains(k));
+
+        // Active tasks their robot (online, idle) does not report: resend after a grace.
+        let idle_online: HashSet<&RobotId> = robots
+            .iter()
+            .filter(|r| r.online && r.idle)
+            .map(|r| &r.id)
+            .collect();
+        let mut resend = Vec::new();
+        for t in self.open.values() {
+            let Some(robot) = &t.assigned_robot else {
+                continue;
+            };
+            let missing = t.status == TaskStatus::Active
+                && !reported.contains(&t.id)
+                && idle_online.contains(robot)
+                && !self.task_sends.contains_key(&t.id)
+                && !self.cancels.contains_key(&t.id);
+            if !missing {
+                continue;
+            }
+            let since = *self.unreported_since.entry(t.id.clone()).or_insert(now);
+            if now.saturating_sub(since) >= grace {
+                resend.push(t.id.clone());
+            }
+        }
+        self.unreported_since.retain(|id, _| {
+            self.open
+                .get(id)
+                .is_some_and(|t| t.status == TaskStatus::Active)
+                && !reported.contains(id)
+        });
+        for id in resend {
+            self.unreported_since.remove(&id);
+            let t = &self.open[&id];
+            if let Some(robot) = &t.assigned_robot {
+                fx.push(Effect::SendTask(robot.clone(), t.command()));
+                let retry = self.retry(now);
+                self.task_sends.insert(id, retry);
+            }
+        }
+    }
+
+    /// Sends idle robots below the battery threshold to the nearest free charger.
+    fn send_to_chargers(&mut self, robots: &[RobotView], now: u64, fx: &mut Vec<Effect>) {
+        if self.chargers.is_empty() || self.fleet_estop {
+            return;
+        }
+        let mut taken: HashSet<String> = self
+            .open
+            .values()
+            .filter_map(|t| t.location.clone())
+            .collect();
+        let low: Vec<&RobotView> = robots
+            .iter()
+            .filter(|r| {
+                r.online
+                    && r.idle
+                    && !r.estopped
+                    && !r.charging
+                    && r.battery < self.params.min_battery
+            })
+            .filter(|r| self.task_of(&r.id).is_none())
+            .filter(|r| {
+                !self
+                    .open
+                    .values()
+                    .any(|t| is_charge(t) && t.robot_id.as_ref() == Some(&r.id))
+            })
+            .collect();
+        for r in low {
+            let nearest = self
+                .chargers
+                .iter()
+                .filter(|c| !taken.contains(&c.name))
+                .min_by(|a, b| {
+                    let da = (a.pose.x - r.x).hypot(a.pose.y - r.y);
+                    let db = (b.pose.x - r.x).hypot(b.pose.y - r.y);
+                    da.total_cmp(&db)
+                });
+            let Some(charger) = nearest.cloned() else {
+                return;
+            };
+            taken.insert(charger.name.clone());
+            let mut parameters = JsonMap::new();
+            parameters.insert("action".into(), JsonValue::String(CHARGE_ACTION.into()));
+            let id = TaskId::new(format!("charge-{}-{now}", r.id)).unwrap_or_else(|_| {
+                TaskId::new(format!("charge-{now}")).expect("a short ascii id is valid")
+            });
+            let task = Task {
+                id: id.clone(),
+                robot_id: Some(r.id.clone()),
+                assigned_robot: None,
+                goal: Goal::Pose(charger.pose.clone()),
+                priority: Priority::High,
+                timeout_s: None,
+                parameters,
+                status: TaskStatus::Queued,
+                progress: 0.0,
+                attempts: 0,
+                max_attempts: self.params.max_attempts,
+                retries: 1,
+                failures: 0,
+                location: Some(charger.name.clone()),
+                idempotency_key: None,
+                error: None,
+                created_ms: now,
+                updated_ms: now,
+                history: vec![HistoryEntry {
+                    status: TaskStatus::Queued,
+                    at_ms: now,
+                    robot_id: None,
+                    note: Some(format!(
+                        "battery {:.0}%: going to charger {}",
+                        r.battery, charger.name
+                    )),
+                }],
+            };
+            fx.push(Effect::Persist(task.clone()));
+            self.open.insert(id, task);
+        }
+    }
+
+    /// Assigns queued tasks to available robots, and preempts for urgent ones if allowed.
+    pub fn dispatch(&mut self, robots: &[RobotView], now: u64) -> Vec<Effect> {
+        if self.fleet_estop {
+            return Vec::new();
+        }
+        let busy: HashSet<&RobotId> = self
+            .open
+            .values()
+            .filter(|t| matches!(t.status, TaskStatus::Assigned | TaskStatus::Active))
+            .filter_map(|t| t.assigned_robot.as_ref())
+            .collect();
+        let min = self.params.min_battery;
+        let candidates: Vec<Candidate> = robots
+            .iter()
+            .filter(|r| {
+                r.online
+                    && r.idle
+                    && !r.estopped
+                    && r.current_task.is_none()
+                    && !busy.contains(&r.id)
+            })
+            .filter(|r| {
+                r.battery >= min
+                    || self
+                        .open
+                        .values()
+                        .any(|t| is_charge(t) && t.robot_id.as_ref() == Some(&r.id))
+            })
+            .map(|r| Candidate {
+                id: r.id.clone(),
+                x: r.x,
+                y: r.y,
+                battery: r.battery,
+                low_battery: r.battery < min,
+            })
+            .collect();
+        let mut queue: Vec<&Task> = self
+            .open
+            .values()
+            .filter(|t| t.status == TaskStatus::Queued)
+            .collect();
+        queue.sort_by(|a, b| {
+            b.priority
+                .cmp(&a.priority)
+                .then(a.created_ms.cmp(&b.created_ms))
+                .then(a.id.cmp(&b.id))
+        });
+        let plan = dispatch::assign(&queue, candidates, is_charge);
+        let assigned: HashSet<TaskId> = plan.iter().map(|(t, _)| t.clone()).collect();
+        let waiting_urgent: Vec<TaskId> = queue
+            .iter()
+            .filter(|t| {
+                t.priority == Priority::Urgent && !assigned.contains(&t.id) && t.robot_id.is_none()
+            })
+            .map(|t| t.id.clone())
+            .collect();
+        let mut fx = Vec::new();
+        for (task_id, robot) in plan {
+            let t = self.open.get_mut(&task_id).expect("planned task is open");
+            t.assigned_robot = Some(robot.clone());
+            t.attempts += 1;
+            t.transition(TaskStatus::Assigned, now, None);
+            fx.push(Effect::Persist(t.clone()));
+            fx.push(Effect::SendTask(robot, t.command()));
+            let retry = self.retry(now);
+            self.task_sends.insert(task_id, retry);
+        }
+        if self.params.preempt {
+            for _ in waiting_urgent {
+                let victim = self
+                    .open
+                    .values()
+                    .filter(|t| {
+                        t.status == TaskStatus::Active
+                            && t.priority == Priority::Low
+                            && !is_charge(t)
+                    })
+                    .filter(|t| {
+                        !self.preempting.contains(&t.id) && !self.cancels.contains_key(&t.id)
+                    })
+                    .min_by_key(|t| t.created_ms)
+                    .map(|t| (t.id.clone(), t.assigned_robot.clone()));
+                let Some((id, Some(robot))) = victim else {
+                    break;
+                };
+                self.preempting.insert(id.clone());
+                self.cancels.insert(id.clone(), self.retry(now));
+                fx.push(Effect::SendCancel(
+                    robot,
+                    CancelCommand { task_id: Some(id) },
+                ));
+            }
+        }
+        order(fx)
+    }
+}
+
+fn fleet_estop_cmd(engage: bool) -> EstopCommand {
+    EstopCommand {
+        engage,
+        reason: Some("fleet emergency stop".into()),
+    }
+}
+
+#[cfg(test)]
+#[path = "engine_tests.rs"]
+mod tests;
