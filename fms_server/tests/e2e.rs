@@ -382,9 +382,22 @@ async fn emergency_stop_stops_every_robot_until_released() {
             "a robot moved while e-stopped"
         );
     }
+    let status = fleet.get("/api/fleet/status").await.1;
     assert_eq!(
-        fleet.get("/api/fleet/status").await.1["estop_engaged"],
-        true
+        (
+            status["estop_engaged"].as_bool(),
+            status["estopped"].as_u64()
+        ),
+        (Some(true), Some(3))
+    );
+    // One robot cannot be released while the fleet stop holds.
+    let (code, e) = fleet
+        .post("/api/robots/r1/emergency-stop/release", json!({}))
+        .await;
+    assert_eq!(
+        (code, e["error"]["code"].as_str()),
+        (409, Some("INVALID_STATE")),
+        "{e}"
     );
 
     let (code, _) = fleet
