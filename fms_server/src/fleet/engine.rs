@@ -590,33 +590,9 @@ impl TaskEngine {
         let mut fx = Vec::new();
         let max = self.params.resend_max_ms;
 
-        // Resend unacknowledged commands.
-        let mut resend: Vec<TaskId> = Vec::new();
-        for (id, r) in self.task_sends.iter_mut() {
-            if Self::due(r, now, max) {
-                resend.push(id.clone());
-            }
-        }
-        for id in resend {
-            if let Some(t) = self.open.get(&id) {
-                if let Some(robot) = &t.assigned_robot {
-                    fx.push(Effect::SendTask(robot.clone(), t.command()));
-                }
-            }
-        }
-        let mut recancel = Vec::new();
-        for (id, r) in self.cancels.iter_mut() {
-            if Self::due(r, now, max) {
-                recancel.push(id.clone());
-            }
-        }
-        for id in recancel {
-            if let Some(robot) = self.open.get(&id).and_then(|t| t.assigned_robot.clone()) {
-                fx.push(Effect::SendCancel(
-                    robot,
-                    CancelCommand { task_id: Some(id) },
-                ));
-            }
+        // The registry is the truth about who is online.
+        for r in robots.iter().filter(|r| r.online) {
+            self.offline_since.remove(&r.id);
         }
 
         // Robots gone too long lose their tasks; tasks past their timeout fail.
@@ -658,6 +634,35 @@ impl TaskEngine {
         }
 
         self.reconcile(robots, now, &mut fx);
+
+        // Resend unacknowledged commands (of tasks still open after the steps above).
+        let mut resend: Vec<TaskId> = Vec::new();
+        for (id, r) in self.task_sends.iter_mut() {
+            if Self::due(r, now, max) {
+                resend.push(id.clone());
+            }
+        }
+        for id in resend {
+            if let Some(t) = self.open.get(&id) {
+                if let Some(robot) = &t.assigned_robot {
+                    fx.push(Effect::SendTask(robot.clone(), t.command()));
+                }
+            }
+        }
+        let mut recancel = Vec::new();
+        for (id, r) in self.cancels.iter_mut() {
+            if Self::due(r, now, max) {
+                recancel.push(id.clone());
+            }
+        }
+        for id in recancel {
+            if let Some(robot) = self.open.get(&id).and_then(|t| t.assigned_robot.clone()) {
+                fx.push(Effect::SendCancel(
+                    robot,
+                    CancelCommand { task_id: Some(id) },
+                ));
+            }
+        }
 
         // The fleet e-stop is resent until every online robot shows it.
         if self.fleet_estop {
@@ -951,3 +956,7 @@ fn fleet_estop_cmd(engage: bool) -> EstopCommand {
 #[cfg(test)]
 #[path = "engine_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "engine_props.rs"]
+mod props;

@@ -703,7 +703,10 @@ fn restore_resends_assigned_and_keeps_estop() {
         1_000,
     );
     assert!(e.fleet_estop());
-    let fx = e.tick(&[busy(robot("a", 0.0, 90.0), "other")], 1_000);
+    // Resent at once (the robot has not shown up yet: the send is harmless).
+    let mut gone = robot("a", 0.0, 90.0);
+    gone.online = false;
+    let fx = e.tick(&[gone], 1_000);
     assert_eq!(sent_tasks(&fx), vec![(rid("a"), tid("t"))]);
     // The robot never comes back: after the grace the task is queued again.
     let fx = e.tick(&[], 11_000);
