@@ -123,6 +123,10 @@ fn apply(exec: &mut Executor, robot: &mut dyn RobotInterface, fx: Effects) -> Ve
     for action in actions {
         match action {
             Action::Navigate(poses) => {
+                if let Some(task) = exec.current_task() {
+                    // One line per execution: tests count these to prove no task runs twice.
+                    tracing::info!(task_id = %task, waypoints = poses.len(), "executing task");
+                }
                 if let Err(e) = robot.navigate(&poses, now) {
                     events.extend(exec.on_navigate_refused(e.to_string(), now).events);
                 }

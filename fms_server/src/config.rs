@@ -24,6 +24,8 @@ pub const DEFAULT_LOCATIONS: &str = "config/locations.toml";
     about = "fms fleet server: REST/WebSocket API, dispatch, embedded Zenoh router"
 )]
 pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
     /// TOML config file (see config/server.toml).
     #[arg(long, env = "FMS_SERVER_CONFIG")]
     pub config: Option<PathBuf>,
@@ -57,6 +59,20 @@ pub struct Cli {
     /// TOML file of named locations and chargers (see config/locations.toml).
     #[arg(long, env = "FMS_LOCATIONS")]
     pub locations: Option<PathBuf>,
+}
+
+/// Subcommands besides running the server.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Time the dispatcher assigning queued tasks across idle robots, and print the figures.
+    BenchDispatch {
+        #[arg(long, default_value_t = 1000)]
+        tasks: usize,
+        #[arg(long, default_value_t = 1000)]
+        robots: usize,
+        #[arg(long, default_value_t = 10)]
+        runs: usize,
+    },
 }
 
 #[derive(Debug, Default, Deserialize)]

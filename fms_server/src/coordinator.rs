@@ -12,7 +12,7 @@ use fms_msgs::{
 };
 use tokio::sync::{mpsc, oneshot};
 
-use crate::fleet::engine::{Effect, RobotView, TaskEngine};
+use crate::fleet::engine::{Effect, RobotView, TaskEngine, FLEET_ESTOP_SETTING};
 use crate::fleet::registry::{Presence, PresenceChange, Registry};
 use crate::fleet::tasks::{NewTask, Task, TaskError};
 use crate::hub::{Hub, LiveMessage};
@@ -385,7 +385,11 @@ impl Coordinator {
         }
         batch.writes.extend(extra);
         if !batch.is_empty() {
-            self.shared.store.commit(&batch).await?;
+            if let Err(e) = self.shared.store.commit(&batch).await {
+                // The engine already moved on; bring it back to what the store holds.
+                self.resync().await;
+                return Err(e.into());
+            }
         }
         for effect in fx {
             match effect {
@@ -419,6 +423,28 @@ impl Coordinator {
             }
         }
         Ok(())
+    }
+
+    /// Rebuilds the engine from the store (after a failed commit).
+    async fn resync(&mut self) {
+        let store = &self.shared.store;
+        let loaded = async {
+            let open = store.open_tasks().await?;
+            let cursors = store.cursors().await?;
+            let estop = store
+                .setting(FLEET_ESTOP_SETTING)
+                .await?
+                .and_then(|v| v.as_bool());
+            Ok::<_, StoreError>((open, cursors, estop.unwrap_or(false)))
+        };
+        match loaded.await {
+            Ok((open, cursors, estop)) => {
+                self.engine.reload(open, cursors, estop, unix_ms());
+                self.shared.fleet_estop.store(estop, Ordering::Relaxed);
+                tracing::warn!("task engine reloaded from the store after a failed write");
+            }
+            Err(e) => tracing::error!("store unreachable; engine may be ahead of it: {e}"),
+        }
     }
 
     fn send(&self, key: String, payload: Vec<u8>) {

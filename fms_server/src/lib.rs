@@ -4,6 +4,7 @@
 //! `fleet` is the pure domain; `coordinator` applies its effects; `link` is Zenoh;
 //! `http` is axum; `store` is persistence; `hub` fans out live updates.
 
+pub mod bench;
 pub mod config;
 pub mod coordinator;
 pub mod fleet;

@@ -3,12 +3,25 @@
 
 use anyhow::Context;
 use clap::Parser;
-use fms_server::config::{Cli, ServerConfig};
+use fms_server::config::{Cli, Command, ServerConfig};
 use fms_server::link::ZenohMode;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let config = ServerConfig::resolve(Cli::parse())?;
+    let cli = Cli::parse();
+    if let Some(Command::BenchDispatch {
+        tasks,
+        robots,
+        runs,
+    }) = cli.command
+    {
+        print!(
+            "{}",
+            fms_server::bench::dispatch(tasks, robots, runs).report()
+        );
+        return Ok(());
+    }
+    let config = ServerConfig::resolve(cli)?;
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_new(&config.log_level)

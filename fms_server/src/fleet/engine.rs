@@ -186,6 +186,19 @@ impl TaskEngine {
         e
     }
 
+    /// Replaces all state with what the store holds, keeping the settings (after a failed
+    /// commit, the store is the truth).
+    pub fn reload(
+        &mut self,
+        tasks: Vec<Task>,
+        cursors: HashMap<RobotId, EventCursor>,
+        fleet_estop: bool,
+        now: u64,
+    ) {
+        let chargers = std::mem::take(&mut self.chargers);
+        *self = Self::restore(self.params, &chargers, tasks, cursors, fleet_estop, now);
+    }
+
     pub fn params(&self) -> &EngineParams {
         &self.params
     }
