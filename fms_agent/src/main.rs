@@ -14,6 +14,8 @@ async fn main() -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_new(&config.log_level)
                 .context("invalid log level")?,
         )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let robot = fms_agent::make_robot(&config).map_err(anyhow::Error::msg)?;
     fms_agent::run(&config, robot, shutdown_signal()).await?;

@@ -106,6 +106,45 @@ pub enum EventKind {
     EstopReleased,
 }
 
+/// Longest reason, code or message an event may carry.
+pub const MAX_EVENT_TEXT: usize = 1024;
+
+impl RobotEvent {
+    /// Checks what a decoder cannot: counters that fit a signed 64-bit column and texts
+    /// that are short and free of control characters.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.epoch > i64::MAX as u64
+            || self.seq > i64::MAX as u64
+            || self.stamp_ms > i64::MAX as u64
+        {
+            return Err("epoch, seq and stamp_ms must be below 2^63".into());
+        }
+        let texts: &[&str] = match &self.event {
+            EventKind::TaskRejected { reason, .. } | EventKind::TaskFailed { reason, .. } => {
+                &[reason]
+            }
+            EventKind::Error { code, message } => &[code, message],
+            EventKind::EstopEngaged { reason: Some(r) } => &[r],
+            _ => &[],
+        };
+        for t in texts {
+            if t.len() > MAX_EVENT_TEXT
+                || t.chars().any(|c| c.is_control() && c != '\n' && c != '\t')
+            {
+                return Err(format!(
+                    "event text must be at most {MAX_EVENT_TEXT} bytes without control characters"
+                ));
+            }
+        }
+        if let EventKind::TaskProgress { progress, .. } = self.event {
+            if !(0.0..=1.0).contains(&progress) {
+                return Err(format!("progress {progress} is outside 0-1"));
+            }
+        }
+        Ok(())
+    }
+}
+
 impl EventKind {
     /// The task this event is about, if any.
     pub fn task_id(&self) -> Option<&TaskId> {

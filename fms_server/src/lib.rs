@@ -27,8 +27,6 @@ pub use http::{app, AppState, HttpOptions};
 use coordinator::{Coordinator, Request, Shared};
 use fleet::engine::{TaskEngine, FLEET_ESTOP_SETTING};
 use fleet::registry::Registry;
-use store::memory::MemoryStore;
-use store::Store;
 
 /// How often presence staleness is re-evaluated and dispatch retried.
 const TICK: Duration = Duration::from_millis(250);
@@ -55,7 +53,7 @@ pub struct Server {
 impl Server {
     /// Opens Zenoh (embedded router or client), subscribes, and starts the coordinator.
     pub async fn start(config: ServerConfig) -> Result<Self, ServerError> {
-        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let store = store::open_store(config.database_url.as_deref(), &config.data_dir).await?;
         // Recover: every open task, the event cursors and the fleet e-stop.
         let open = store.open_tasks().await?;
         let cursors = store.cursors().await?;

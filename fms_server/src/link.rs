@@ -196,7 +196,10 @@ fn on_event(shared: &Shared, coord: &CoordinatorHandle, sample: &Sample) {
     let Some((robot, _)) = robot_of(shared, sample) else {
         return;
     };
-    match decode::<RobotEvent>(&sample.payload().to_bytes()) {
+    match decode::<RobotEvent>(&sample.payload().to_bytes())
+        .map_err(|e| e.to_string())
+        .and_then(|ev| ev.validate().map(|_| ev))
+    {
         Ok(event) => {
             shared.metrics.message(MsgKind::Event);
             coord.send(Request::RobotEvent { robot, event });

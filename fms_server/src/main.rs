@@ -27,6 +27,8 @@ async fn main() -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_new(&config.log_level)
                 .context("invalid log level")?,
         )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let listener = tokio::net::TcpListener::bind(config.http_addr)
         .await

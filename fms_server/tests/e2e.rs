@@ -37,7 +37,7 @@ fn agent_bin() -> PathBuf {
 
 /// Starts `fms_server` with its embedded router on `zenoh`; returns it and its HTTP address
 /// once it prints its ready line (printed after Zenoh is up).
-async fn spawn_server(zenoh: &str) -> (Child, String) {
+async fn spawn_server(zenoh: &str, extra: &[String]) -> (Child, String) {
     let mut server = Command::new(env!("CARGO_BIN_EXE_fms_server"))
         .args([
             "--bind",
@@ -48,6 +48,8 @@ async fn spawn_server(zenoh: &str) -> (Child, String) {
             zenoh,
         ])
         .args(["--frontend-dir", "/nonexistent", "--log-level", "warn"])
+        .args(extra)
+        .env_remove("DATABASE_URL")
         .env_remove("ZENOH_ENDPOINT")
         .stdout(Stdio::piped())
         .kill_on_drop(true)
@@ -70,10 +72,24 @@ async fn spawn_server(zenoh: &str) -> (Child, String) {
     (server, http)
 }
 
+/// A fresh, empty directory for one test's files.
+fn temp_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "fms-e2e-{tag}-{}-{}",
+        std::process::id(),
+        uuid::Uuid::new_v4().simple()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 struct Fleet {
     server: Child,
     http: String,
     zenoh: String,
+    /// Arguments the server is (re)started with: where its store lives, its config.
+    server_args: Vec<String>,
+    dir: PathBuf,
     agents: Vec<(String, Child)>,
     client: reqwest::Client,
 }
@@ -82,17 +98,39 @@ impl Fleet {
     /// Starts a server with its embedded router on free loopback ports, plus `n` agents
     /// `r1..rn` spaced 2 m apart, and waits until all are ONLINE.
     async fn start(n: usize) -> Fleet {
+        Self::start_with(n, "sqlite", None, &[]).await
+    }
+
+    /// Starts a server (store: a SQLite file in a fresh directory, or the given
+    /// `database_url`; optional TOML config) and `n` agents with extra agent arguments.
+    async fn start_with(
+        n: usize,
+        tag: &str,
+        database_url: Option<&str>,
+        agent_args: &[&str],
+    ) -> Fleet {
+        let dir = temp_dir(tag);
+        let mut server_args = vec!["--data-dir".to_owned(), dir.display().to_string()];
+        if let Some(url) = database_url {
+            server_args.extend(["--database-url".to_owned(), url.to_owned()]);
+        }
+        let config = dir.join("server.toml");
+        if std::fs::write(&config, "[dispatch]\noffline_grace_ms = 2000\n").is_ok() {
+            server_args.extend(["--config".to_owned(), config.display().to_string()]);
+        }
         let zenoh = format!("tcp/127.0.0.1:{}", free_port());
-        let (server, http) = spawn_server(&zenoh).await;
+        let (server, http) = spawn_server(&zenoh, &server_args).await;
         let mut fleet = Fleet {
             server,
             http,
             zenoh,
+            server_args,
+            dir,
             agents: Vec::new(),
             client: reqwest::Client::new(),
         };
         for i in 1..=n {
-            fleet.add_agent(&format!("r{i}"), &format!("{},0,0", 2 * i), &[]);
+            fleet.add_agent(&format!("r{i}"), &format!("{},0,0", 2 * i), agent_args);
         }
         fleet.wait_online(n).await;
         fleet
@@ -113,6 +151,7 @@ impl Fleet {
     }
 
     fn add_agent(&mut self, id: &str, pose: &str, extra: &[&str]) {
+        let log = std::fs::File::create(self.dir.join(format!("agent-{id}.log"))).unwrap();
         let child = Command::new(agent_bin())
             .args([
                 "--robot-id",
@@ -122,9 +161,10 @@ impl Fleet {
                 "--start-pose",
                 pose,
             ])
-            .args(["--rate", "10", "--log-level", "warn"])
+            .args(["--rate", "10", "--log-level", "info"])
             .args(extra)
             .stdout(Stdio::null())
+            .stderr(log)
             .kill_on_drop(true)
             .spawn()
             .expect("start fms_agent");
@@ -167,7 +207,15 @@ impl Fleet {
     }
 
     /// Polls `check` every 100 ms until it returns Some or the deadline passes.
-    async fn wait<T, F, Fut>(&self, what: &str, mut check: F) -> T
+    async fn wait<T, F, Fut>(&self, what: &str, check: F) -> T
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Option<T>>,
+    {
+        self.wait_up_to(DEADLINE, what, check).await
+    }
+
+    async fn wait_up_to<T, F, Fut>(&self, deadline: Duration, what: &str, mut check: F) -> T
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Option<T>>,
@@ -177,9 +225,43 @@ impl Fleet {
             if let Some(v) = check().await {
                 return v;
             }
-            assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
+            assert!(start.elapsed() < deadline, "timed out waiting for {what}");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// Kills the server with SIGKILL and starts it again on the same store and router port.
+    async fn crash_and_restart_server(&mut self) {
+        self.server.start_kill().unwrap();
+        self.server.wait().await.unwrap();
+        let (server, http) = spawn_server(&self.zenoh, &self.server_args).await;
+        self.server = server;
+        self.http = http;
+    }
+
+    /// How many times each task id was executed, from the agents' logs.
+    fn executions(&self) -> std::collections::HashMap<String, usize> {
+        let mut count = std::collections::HashMap::new();
+        for (id, _) in &self.agents {
+            let log = std::fs::read_to_string(self.dir.join(format!("agent-{id}.log")))
+                .unwrap_or_default();
+            for line in log.lines().filter(|l| l.contains("executing task")) {
+                let task = line
+                    .split_whitespace()
+                    .find_map(|w| w.strip_prefix("task_id="))
+                    .unwrap_or_else(|| panic!("no task_id in {line:?}"));
+                *count.entry(task.to_owned()).or_insert(0) += 1;
+            }
+        }
+        count
+    }
+
+    async fn count_status(&self, status: &str) -> usize {
+        let list = self
+            .get(&format!("/api/tasks?status={status}&limit=1000"))
+            .await
+            .1;
+        list.as_array().map_or(0, |a| a.len())
     }
 
     async fn task_status(&self, id: &str) -> String {
@@ -221,6 +303,44 @@ impl Fleet {
             self.server.try_wait().unwrap().is_none(),
             "fms_server exited"
         );
+    }
+}
+
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        // Keep the logs of a failed test; tidy up after a passing one.
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// A fresh PostgreSQL database for one test (dropped by `drop_pg_database`).
+async fn fresh_pg_database() -> (String, String) {
+    use sqlx::Connection;
+    let admin = std::env::var("FMS_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    let mut conn = sqlx::PgConnection::connect(&admin)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL at {admin} is needed for this test: {e}"));
+    let name = format!("fms_e2e_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let base = admin.split('?').next().unwrap();
+    let (prefix, _) = base.rsplit_once('/').unwrap();
+    (format!("{prefix}/{name}"), name)
+}
+
+async fn drop_pg_database(name: &str) {
+    use sqlx::Connection;
+    let admin = std::env::var("FMS_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
+        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&mut conn)
+            .await;
     }
 }
 
@@ -620,7 +740,7 @@ async fn agents_reconnect_when_the_router_restarts() {
     let mut fleet = Fleet::start(2).await;
     fleet.server.start_kill().unwrap();
     fleet.server.wait().await.unwrap();
-    let (server, http) = spawn_server(&fleet.zenoh).await;
+    let (server, http) = spawn_server(&fleet.zenoh, &fleet.server_args).await;
     fleet.server = server;
     fleet.http = http;
     // The new server knows nothing; the agents find the router again by themselves.
@@ -633,4 +753,123 @@ async fn agents_reconnect_when_the_router_restarts() {
         .await;
     assert_eq!(code, 201, "{t}");
     fleet.wait_task(&task_id(&t), "COMPLETED").await;
+}
+
+/// 5 agents, 50 tasks; the server is killed with SIGKILL mid-run and restarted on the same
+/// store. Every task must end COMPLETED exactly once and run exactly once on the robots.
+async fn crash_and_recover(database_url: Option<&str>, tag: &str) {
+    let mut fleet = Fleet::start_with(5, tag, database_url, &["--max-speed", "3"]).await;
+    let mut ids = Vec::new();
+    for i in 0..50 {
+        let body = json!({"target": {"x": 1.0 + (i % 7) as f64, "y": (i / 7) as f64 * 0.8}});
+        let r = fleet
+            .client
+            .post(fleet.url("/api/tasks"))
+            .header("Idempotency-Key", format!("crash-{i}"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 201);
+        ids.push(task_id(&r.json::<Value>().await.unwrap()));
+    }
+    fleet
+        .wait_up_to(Duration::from_secs(90), "12 tasks completed", || async {
+            (fleet.count_status("COMPLETED").await >= 12).then_some(())
+        })
+        .await;
+    fleet.crash_and_restart_server().await;
+
+    // The idempotency key outlives the crash: no second task for the same key.
+    let r = fleet
+        .client
+        .post(fleet.url("/api/tasks"))
+        .header("Idempotency-Key", "crash-0")
+        .json(&json!({"target": {"x": 1.0, "y": 0.0}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(task_id(&r.json::<Value>().await.unwrap()), ids[0]);
+
+    fleet
+        .wait_up_to(
+            Duration::from_secs(180),
+            "all 50 tasks completed after the crash",
+            || async { (fleet.count_status("COMPLETED").await == 50).then_some(()) },
+        )
+        .await;
+    let all = fleet.get("/api/tasks?limit=1000").await.1;
+    assert_eq!(all.as_array().unwrap().len(), 50, "a task was duplicated");
+    for id in &ids {
+        let t = fleet.get(&format!("/api/tasks/{id}")).await.1;
+        let completions = t["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|h| h["status"] == "COMPLETED")
+            .count();
+        assert_eq!(
+            (t["status"].as_str(), completions),
+            (Some("COMPLETED"), 1),
+            "{t}"
+        );
+    }
+    let runs = fleet.executions();
+    for id in &ids {
+        assert_eq!(
+            runs.get(id),
+            Some(&1),
+            "task {id} ran {:?} times on the robots",
+            runs.get(id)
+        );
+    }
+    assert_eq!(runs.values().sum::<usize>(), 50, "{runs:?}");
+    fleet.assert_server_alive();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_crash_loses_and_duplicates_nothing_sqlite() {
+    crash_and_recover(None, "crash-sqlite").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_crash_loses_and_duplicates_nothing_postgres() {
+    let (url, name) = fresh_pg_database().await;
+    crash_and_recover(Some(&url), "crash-pg").await;
+    drop_pg_database(&name).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_agents_task_is_requeued_to_another_robot() {
+    let mut fleet = Fleet::start(3).await; // offline grace: 2 s
+    let (_, t) = fleet
+        .post("/api/tasks", json!({"target": {"x": 14.0, "y": 0.0}}))
+        .await;
+    let id = task_id(&t);
+    let first = fleet.wait_task(&id, "ACTIVE").await["assigned_robot"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, agent) = fleet.agents.iter_mut().find(|(a, _)| *a == first).unwrap();
+    agent.start_kill().unwrap();
+    let done = fleet
+        .wait_up_to(
+            Duration::from_secs(60),
+            "requeued task completed",
+            || async {
+                let (_, t) = fleet.get(&format!("/api/tasks/{id}")).await;
+                (t["status"] == "COMPLETED").then_some(t)
+            },
+        )
+        .await;
+    assert_ne!(done["assigned_robot"].as_str(), Some(first.as_str()));
+    assert_eq!(done["attempts"], 2);
+    let notes: Vec<&str> = done["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|h| h["note"].as_str())
+        .collect();
+    assert!(notes.contains(&"robot offline"), "{notes:?}");
 }

@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use fms_msgs::codec::{encode, JsonMap};
+use fms_msgs::codec::{encode, JsonMap, JsonValue};
 use fms_msgs::{Goal, Pose, Priority};
 use serde::{Deserialize, Serialize};
 
@@ -148,6 +148,11 @@ impl CreateTask {
                 "parameters must encode to at most {MAX_PARAMETERS_BYTES} bytes"
             )));
         }
+        if has_nul(&JsonValue::Object(parameters.clone())) {
+            return Err(ApiError::validation(
+                "parameters must not contain NUL characters",
+            ));
+        }
         Ok(NewTask {
             robot_id: self.robot_id.as_deref().map(robot_id).transpose()?,
             goal,
@@ -159,6 +164,16 @@ impl CreateTask {
             location,
             idempotency_key,
         })
+    }
+}
+
+/// True if any string (or key) in the value holds a NUL, which databases refuse.
+fn has_nul(v: &JsonValue) -> bool {
+    match v {
+        JsonValue::String(s) => s.contains('\0'),
+        JsonValue::Array(a) => a.iter().any(has_nul),
+        JsonValue::Object(m) => m.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
     }
 }
 

@@ -2,9 +2,16 @@
 //! committed atomically before anything is sent or acknowledged. Backends: `memory`
 //! (tests), SQLite (the embedded default) and PostgreSQL (production).
 
+#[cfg(test)]
+mod conformance;
 pub mod memory;
+pub mod postgres;
+mod sql;
+pub mod sqlite;
 
 use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use fms_msgs::codec::JsonValue;
@@ -121,4 +128,41 @@ pub trait Store: Send + Sync + 'static {
     async fn setting(&self, key: &str) -> Result<Option<JsonValue>, StoreError>;
     /// The newest `limit` audit entries, newest first.
     async fn audit(&self, limit: usize) -> Result<Vec<AuditEntry>, StoreError>;
+}
+
+/// Opens the store a deployment asked for: `postgres://` or `postgresql://` URLs connect
+/// to PostgreSQL, `sqlite://path` or `sqlite:path` open that SQLite file, and no URL opens
+/// `fms.db` in `data_dir`. Schemas are migrated on open.
+pub async fn open_store(
+    database_url: Option<&str>,
+    data_dir: &Path,
+) -> Result<Arc<dyn Store>, StoreError> {
+    let Some(url) = database_url else {
+        return Ok(Arc::new(
+            sqlite::SqliteStore::open(&data_dir.join("fms.db")).await?,
+        ));
+    };
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(Arc::new(postgres::PostgresStore::connect(url).await?));
+    }
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"));
+    match path {
+        Some(":memory:") => Ok(Arc::new(sqlite::SqliteStore::open_in_memory().await?)),
+        Some(path) if !path.is_empty() => {
+            Ok(Arc::new(sqlite::SqliteStore::open(Path::new(path)).await?))
+        }
+        Some(_) => Err(StoreError::Backend(format!(
+            "database URL {url:?} names no SQLite file (expected sqlite://path or sqlite:path)"
+        ))),
+        None => {
+            // Show only the scheme: the rest may hold a password.
+            let scheme = url.split_once(':').map_or("(none)", |(s, _)| s);
+            Err(StoreError::Backend(format!(
+                "unsupported database URL scheme {scheme:?}: use postgres://, postgresql://, \
+                 sqlite://path or sqlite:path"
+            )))
+        }
+    }
 }
