@@ -370,6 +370,29 @@ mod tests {
     }
 
     #[test]
+    fn shipped_locations_parse_and_bad_ones_fail() {
+        let path = PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../config/locations.toml"
+        ));
+        let locations = load_locations(&path).unwrap();
+        assert!(locations.iter().filter(|l| l.charger).count() >= 1);
+        assert!(locations.iter().any(|l| l.name == "pick_a"));
+        let dir = std::env::temp_dir().join(format!("fms_locations_{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let bad = dir.join("bad.toml");
+        for text in [
+            "[[location]]\nname = \"a b\"\nx = 1.0\ny = 1.0\n",
+            "[[location]]\nname = \"a\"\nx = 1.0\ny = 1.0\n[[location]]\nname = \"a\"\nx = 2.0\ny = 1.0\n",
+            "[[location]]\nname = \"a\"\nx = nan\ny = 1.0\n",
+            "[[location]]\nname = \"a\"\nx = 1.0\ny = 1.0\nsize = 3\n",
+        ] {
+            std::fs::write(&bad, text).unwrap();
+            assert!(load_locations(&bad).is_err(), "accepted {text:?}");
+        }
+    }
+
+    #[test]
     fn defaults_embed_a_router_on_7447() {
         let c = ServerConfig::resolve(Cli::default()).unwrap();
         assert_eq!(c.http_addr.port(), 8088);

@@ -736,22 +736,32 @@ async fn malformed_zenoh_payloads_are_counted_and_bad_http_gets_4xx() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn agents_reconnect_when_the_router_restarts() {
+async fn agents_reconnect_and_the_fleet_estop_survives_a_server_restart() {
     let mut fleet = Fleet::start(2).await;
-    fleet.server.start_kill().unwrap();
-    fleet.server.wait().await.unwrap();
-    let (server, http) = spawn_server(&fleet.zenoh, &fleet.server_args).await;
-    fleet.server = server;
-    fleet.http = http;
-    // The new server knows nothing; the agents find the router again by themselves.
+    let (code, _) = fleet.post("/api/fleet/emergency-stop", json!({})).await;
+    assert_eq!(code, 200);
+    fleet.crash_and_restart_server().await;
+    // The agents find the router again by themselves, and the e-stop is still engaged.
     fleet.wait_online(2).await;
-    let (code, t) = fleet
+    assert_eq!(
+        fleet.get("/api/fleet/status").await.1["estop_engaged"],
+        true
+    );
+    let (_, t) = fleet
         .post(
             "/api/tasks",
             json!({"robot_id": "r1", "target": {"x": 1.0, "y": 1.0}}),
         )
         .await;
-    assert_eq!(code, 201, "{t}");
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    assert_eq!(fleet.task_status(&task_id(&t)).await, "QUEUED");
+    for r in ["r1", "r2"] {
+        assert_eq!(fleet.robot(r).await["state"]["mode"], "ESTOPPED");
+    }
+    let (code, _) = fleet
+        .post("/api/fleet/emergency-stop/release", json!({}))
+        .await;
+    assert_eq!(code, 200);
     fleet.wait_task(&task_id(&t), "COMPLETED").await;
 }
 
