@@ -7,6 +7,7 @@ mod conformance;
 pub mod memory;
 pub mod postgres;
 mod sql;
+mod sql_store;
 pub mod sqlite;
 
 use std::collections::HashMap;
