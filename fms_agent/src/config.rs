@@ -448,12 +448,14 @@ impl AgentConfig {
         };
         let interface = match (cli.interface, ros_param("interface")) {
             (Some(i), _) => Some(i),
-            (None, Some(p)) => Some(Interface::from_str(&p, true).map_err(|reason| {
-                ConfigError::Invalid {
-                    name: "interface",
-                    reason,
-                }
-            })?),
+            (None, Some(p)) => {
+                Some(
+                    Interface::from_str(&p, true).map_err(|reason| ConfigError::Invalid {
+                        name: "interface",
+                        reason,
+                    })?,
+                )
+            }
             (None, None) => None,
         };
         let ros2 = resolve_ros2(&ros, file.ros.unwrap_or_default(), &ros_param)?;
@@ -778,7 +780,10 @@ other_node:
         };
         let c = AgentConfig::resolve(cli(), ros.clone()).unwrap();
         let r = &c.ros2;
-        assert_eq!((r.node_name.as_str(), r.namespace.as_str()), ("agent", "/tb3_2"));
+        assert_eq!(
+            (r.node_name.as_str(), r.namespace.as_str()),
+            ("agent", "/tb3_2")
+        );
         assert_eq!(r.odom_topic, "wheel_odom", "file");
         assert_eq!(r.cmd_vel_rate, 5.0, "params file over file");
         assert_eq!(r.battery_topic, "", "params file");
@@ -831,10 +836,13 @@ other_node:
         };
         let c = AgentConfig::resolve(Cli::default(), ros).unwrap();
         assert_eq!(c.robot_id.as_str(), "tb3_1");
-        assert_eq!(c.ros2, Ros2Settings {
-            namespace: "/tb3_1".into(),
-            ..Ros2Settings::default()
-        });
+        assert_eq!(
+            c.ros2,
+            Ros2Settings {
+                namespace: "/tb3_1".into(),
+                ..Ros2Settings::default()
+            }
+        );
     }
 
     #[test]

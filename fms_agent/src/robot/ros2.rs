@@ -94,15 +94,18 @@ impl Ros2Robot {
     fn alive(&self) -> Result<(), RobotError> {
         match &self.thread {
             Some(t) if !t.is_finished() => Ok(()),
-            _ => Err(RobotError::Unavailable("the ROS 2 node thread stopped".into())),
+            _ => Err(RobotError::Unavailable(
+                "the ROS 2 node thread stopped".into(),
+            )),
         }
     }
 }
 
 impl Drop for Ros2Robot {
     fn drop(&mut self) {
-        // Whatever the fleet asked for ends with the agent: cancel navigation, stop teleop.
-        lock(&self.bridge).cancel();
+        // Whatever the fleet asked for ends with the agent: as an e-stop does, this cancels
+        // the goal and ends teleop, and the flush below publishes a zero velocity.
+        lock(&self.bridge).set_estop(true);
         self.stop.store(true, Ordering::Relaxed);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
@@ -218,11 +221,16 @@ fn create_node(settings: &Ros2Settings, bridge: &Arc<Mutex<RosBridge>>) -> Resul
     let odom = node
         .subscribe::<nav_msgs::msg::Odometry>(&settings.odom_topic, QosProfile::sensor_data())
         .map_err(|err| e(&settings.odom_topic, err))?;
-    forward(&spawner, bridge, odom, |b, m| b.on_odom(&from_r2r_odometry(&m)))?;
+    forward(&spawner, bridge, odom, |b, m| {
+        b.on_odom(&from_r2r_odometry(&m))
+    })?;
 
     if !settings.amcl_pose_topic.is_empty() && settings.use_localization {
         let qos = if settings.amcl_pose_transient_local {
-            QosProfile::default().keep_last(1).reliable().transient_local()
+            QosProfile::default()
+                .keep_last(1)
+                .reliable()
+                .transient_local()
         } else {
             QosProfile::default()
         };
@@ -378,9 +386,10 @@ async fn follow_goal<R, F>(
     lock(&bridge).on_goal_accepted(key);
     let b = bridge.clone();
     let feedback = feedback.for_each(move |msg| {
-        match msg.map_err(|e| e.to_string()).and_then(|v| {
-            msgs::feedback_from_json(v).map_err(|e| e.to_string())
-        }) {
+        match msg
+            .map_err(|e| e.to_string())
+            .and_then(|v| msgs::feedback_from_json(v).map_err(|e| e.to_string()))
+        {
             Ok(fb) => {
                 tracing::trace!(
                     key,

@@ -968,7 +968,9 @@ impl RosBridge {
             return;
         }
         let outcome = outcome_from_status(status, result).unwrap_or_else(|| {
-            NavOutcome::Failed(format!("navigation ended with non-terminal status {status}"))
+            NavOutcome::Failed(format!(
+                "navigation ended with non-terminal status {status}"
+            ))
         });
         if outcome != NavOutcome::Succeeded {
             self.finish(outcome);
@@ -981,7 +983,8 @@ impl RosBridge {
         if nav.progress.leg_done() {
             self.next_key += 1;
             nav.key = key;
-            let goal = navigate_to_pose_goal(&nav.poses[nav.progress.leg()], &self.settings.map_frame);
+            let goal =
+                navigate_to_pose_goal(&nav.poses[nav.progress.leg()], &self.settings.map_frame);
             self.outputs.push(Output::SendGoal { key, goal });
         } else {
             self.finish(NavOutcome::Succeeded);
@@ -1153,7 +1156,10 @@ mod tests {
             assert!(close(yaw_from_quaternion(&q), yaw), "{yaw}");
         }
         // π and -π are the same heading.
-        assert!(close(yaw_from_quaternion(&quaternion_from_yaw(PI)).abs(), PI));
+        assert!(close(
+            yaw_from_quaternion(&quaternion_from_yaw(PI)).abs(),
+            PI
+        ));
         // Identity, a non-normalized quaternion, and one with roll/pitch.
         assert!(close(yaw_from_quaternion(&Quaternion::default()), 0.0));
         let q = quaternion_from_yaw(0.7);
@@ -1281,7 +1287,10 @@ mod tests {
     fn battery_tracker_keeps_the_last_known_value() {
         let mut t = BatteryTracker::new(BatteryScale::Fraction, 100.0);
         assert!(!t.is_known());
-        assert_eq!((t.percentage(), t.voltage(), t.charging()), (100.0, None, false));
+        assert_eq!(
+            (t.percentage(), t.voltage(), t.charging()),
+            (100.0, None, false)
+        );
         t.on_battery(&battery(0.42, 1));
         assert!(t.is_known());
         assert!((t.percentage() - 42.0).abs() < 1e-4);
@@ -1314,7 +1323,10 @@ mod tests {
         assert_eq!(g.pose.header.frame_id, "world");
         let mut p = Pose::new(0.0, 0.0, 0.0);
         p.frame = "odom".into();
-        assert_eq!(navigate_to_pose_goal(&p, "world").pose.header.frame_id, "odom");
+        assert_eq!(
+            navigate_to_pose_goal(&p, "world").pose.header.frame_id,
+            "odom"
+        );
         p.frame = String::new();
         assert_eq!(navigate_to_pose_goal(&p, "map").pose.header.frame_id, "map");
     }
@@ -1391,10 +1403,8 @@ mod tests {
 
     #[test]
     fn progress_from_distance_remaining_is_monotone_and_clamped() {
-        let mut p = WaypointProgress::new(
-            Some(&Pose::new(0.0, 0.0, 0.0)),
-            &[Pose::new(4.0, 0.0, 0.0)],
-        );
+        let mut p =
+            WaypointProgress::new(Some(&Pose::new(0.0, 0.0, 0.0)), &[Pose::new(4.0, 0.0, 0.0)]);
         // No plan yet: Nav2 reports 0, which says nothing.
         assert_eq!(p.on_distance_remaining(0.0), 0.0);
         assert_eq!(p.on_distance_remaining(f64::NAN), 0.0);
@@ -1430,10 +1440,8 @@ mod tests {
         assert!(p.leg_done());
         assert!(close(p.progress(), 0.5));
         // Zero-length legs still count.
-        let mut p = WaypointProgress::new(
-            Some(&Pose::new(0.0, 0.0, 0.0)),
-            &[Pose::new(0.0, 0.0, 0.0)],
-        );
+        let mut p =
+            WaypointProgress::new(Some(&Pose::new(0.0, 0.0, 0.0)), &[Pose::new(0.0, 0.0, 0.0)]);
         assert!(!p.leg_done());
         assert_eq!(p.progress(), 1.0);
     }
@@ -1456,7 +1464,11 @@ mod tests {
         assert_eq!(g.tick(1_050), None, "not faster than the rate");
         assert_eq!(g.tick(1_100), Some(v), "repeated every period");
         assert_eq!(g.tick(1_499), Some(v));
-        assert_eq!(g.tick(1_500), Some(Velocity::default()), "zero at the deadline");
+        assert_eq!(
+            g.tick(1_500),
+            Some(Velocity::default()),
+            "zero at the deadline"
+        );
         assert_eq!(g.tick(1_600), None, "then silence: Nav2 owns cmd_vel");
         // A follow-up command extends the deadline.
         g.teleop(cmd, 2_300, 2_000);
@@ -1677,7 +1689,10 @@ mod tests {
         b.navigate(&[Pose::new(3.0, 0.0, 0.0)]).unwrap();
         b.tick(10_050);
         let out = b.take_outputs();
-        assert!(out.contains(&Output::CmdVel(Velocity::default())), "{out:?}");
+        assert!(
+            out.contains(&Output::CmdVel(Velocity::default())),
+            "{out:?}"
+        );
         b.teleop(cmd, 10_500, 10_100);
         b.tick(10_100);
         assert!(b.take_outputs().is_empty(), "no teleop while navigating");
