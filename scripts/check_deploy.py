@@ -48,7 +48,7 @@ K8S_KUSTOMIZATION = "docker/k8s/kustomization.yaml"
 PROMETHEUS = "docker/prometheus/prometheus.yml"
 ALERTS = "docker/prometheus/alerts.yml"
 LAUNCH_DIRS = ("launch", "fms_agent/launch")
-LAUNCH_FILES = ("agent.launch.py", "fleet_demo.launch.py")
+LAUNCH_FILES = ("agent.launch.py", "fleet_demo.launch.py", "fleet_sim.launch.py", "server.launch.py")
 ROS_PACKAGES = ("fms_msgs", "fms_agent", "fms_server")
 
 
@@ -491,8 +491,21 @@ def check_launch_copies_identical(root: Path):
 
 
 def check_ros_packages(root: Path):
+    # The root manifest is the repository's rosdep manifest. colcon-cargo >= 0.2 sees the Cargo
+    # workspace at the root first and builds the members, so it hides nothing; rosdep stops
+    # there, so it must not name the members (they would not resolve with --ignore-src).
     if (root / "package.xml").exists():
-        fail("a package.xml at the repository root would hide the crates from colcon")
+        try:
+            top = ET.fromstring(read(root, "package.xml"))
+        except ET.ParseError as e:
+            fail(f"package.xml: {e}")
+        if top.tag != "package" or top.get("format") != "3":
+            fail("package.xml: not a format 3 package manifest")
+        if top.findtext("export/build_type"):
+            fail("package.xml: the root manifest must not have a build_type (colcon must not build it)")
+        named = {d.text for d in top if d.tag.endswith("depend")} & set(ROS_PACKAGES)
+        if named:
+            fail(f"package.xml: depends on {sorted(named)}, which rosdep cannot see from the root")
     for pkg in ROS_PACKAGES:
         rel = f"{pkg}/package.xml"
         try:

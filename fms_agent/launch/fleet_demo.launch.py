@@ -7,8 +7,6 @@ named robot-001 ... robot-NNN, each in its own namespace (robot_001, ...),
 and start two metres apart along the y axis.
 """
 
-import re
-
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
@@ -25,7 +23,7 @@ def launch_fleet(context, *args, **kwargs):
         raise RuntimeError(f'count must be between 1 and 999, got {count}')
     prefix = LaunchConfiguration('id_prefix').perform(context)
     # ROS names allow only [A-Za-z0-9_] and must not start with a digit.
-    ns_prefix = re.sub(r'[^A-Za-z0-9_]', '_', prefix)
+    ns_prefix = ''.join(c if c.isascii() and (c.isalnum() or c == '_') else '_' for c in prefix)
     if not ns_prefix or ns_prefix[0].isdigit():
         ns_prefix = 'r_' + ns_prefix
 

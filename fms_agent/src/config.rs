@@ -7,6 +7,7 @@ use clap::{Parser, ValueEnum};
 use fms_msgs::{Pose, RobotId};
 use serde::Deserialize;
 
+use crate::robot::ros_msgs::BatteryScale;
 use crate::robot::sim::SimParams;
 
 /// Which robot the agent drives.
@@ -68,6 +69,7 @@ pub struct FileConfig {
     pub rate: Option<f64>,
     pub log_level: Option<String>,
     pub sim: Option<FileSim>,
+    pub ros: Option<FileRos>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -80,6 +82,77 @@ pub struct FileSim {
     pub failure_probability: Option<f64>,
     pub drain_per_metre: Option<f64>,
     pub drain_per_second: Option<f64>,
+}
+
+/// `[ros]`: the ROS 2 backend. Each key may also be given as a ROS parameter of the same name.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileRos {
+    pub amcl_pose_topic: Option<String>,
+    pub odom_topic: Option<String>,
+    pub battery_topic: Option<String>,
+    pub cmd_vel_topic: Option<String>,
+    pub navigate_action: Option<String>,
+    pub use_localization: Option<bool>,
+    pub amcl_pose_transient_local: Option<bool>,
+    pub map_frame: Option<String>,
+    pub cmd_vel_rate: Option<f64>,
+    pub cmd_vel_stamped: Option<bool>,
+    pub battery_scale: Option<BatteryScale>,
+    pub unknown_battery_percentage: Option<f64>,
+}
+
+/// The resolved settings of the ROS 2 backend (see `[ros]` in config/agent.toml).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ros2Settings {
+    /// The node's name: `__node` from `--ros-args`, else `fms_agent`.
+    pub node_name: String,
+    /// The node's namespace: `__ns` from `--ros-args`, else empty (the root namespace).
+    pub namespace: String,
+    /// Relative names resolve in the node's namespace (`amcl_pose` → `/tb3_1/amcl_pose`).
+    pub amcl_pose_topic: String,
+    pub odom_topic: String,
+    /// Empty: no battery subscription.
+    pub battery_topic: String,
+    pub cmd_vel_topic: String,
+    pub navigate_action: String,
+    /// Report the AMCL (map) pose; false: report the odometry pose.
+    pub use_localization: bool,
+    /// Subscribe to the AMCL pose as transient-local (as Nav2's AMCL publishes it, so the
+    /// last pose arrives at once); false for a localization that publishes volatile.
+    pub amcl_pose_transient_local: bool,
+    /// ROS name of the fleet's `map` frame, used in navigation goals.
+    pub map_frame: String,
+    /// Hz at which zero (e-stop) or teleop velocities are repeated on `cmd_vel`.
+    pub cmd_vel_rate: f64,
+    /// Publish `geometry_msgs/TwistStamped` instead of `Twist` on `cmd_vel`.
+    pub cmd_vel_stamped: bool,
+    pub battery_scale: BatteryScale,
+    /// Battery percentage reported until the robot has published a known one.
+    pub unknown_battery_percentage: f64,
+}
+
+pub const DEFAULT_NODE_NAME: &str = "fms_agent";
+
+impl Default for Ros2Settings {
+    fn default() -> Self {
+        Self {
+            node_name: DEFAULT_NODE_NAME.into(),
+            namespace: String::new(),
+            amcl_pose_topic: "amcl_pose".into(),
+            odom_topic: "odom".into(),
+            battery_topic: "battery_state".into(),
+            cmd_vel_topic: "cmd_vel".into(),
+            navigate_action: "navigate_to_pose".into(),
+            use_localization: true,
+            amcl_pose_transient_local: true,
+            map_frame: "map".into(),
+            cmd_vel_rate: 10.0,
+            cmd_vel_stamped: false,
+            battery_scale: BatteryScale::Fraction,
+            unknown_battery_percentage: 100.0,
+        }
+    }
 }
 
 /// What `ros2 launch` / `ros2 run` passed after `--ros-args`.
@@ -103,6 +176,7 @@ pub struct AgentConfig {
     pub sim: SimParams,
     pub log_level: String,
     pub ros: RosArgs,
+    pub ros2: Ros2Settings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -119,6 +193,8 @@ pub enum ConfigError {
     },
     #[error("invalid --ros-args: {0}")]
     RosArgs(String),
+    #[error("cannot read ROS parameters file {path}: {reason}")]
+    ParamsFile { path: PathBuf, reason: String },
     #[error("invalid setting {name}: {reason}")]
     Invalid { name: &'static str, reason: String },
     #[error("no robot id: pass --robot-id, set ROBOT_ID, or launch in a ROS namespace")]
@@ -188,6 +264,95 @@ fn split_assign(s: &str) -> Result<(String, String), ConfigError> {
         .ok_or_else(|| ConfigError::RosArgs(format!("expected name:=value, got {s:?}")))
 }
 
+/// The parameters for node `node` (in namespace `namespace`) in a ROS parameters file:
+///
+/// ```yaml
+/// /**:                      # or fms_agent, /tb3_1/fms_agent, /**/fms_agent
+///   ros__parameters:
+///     odom_topic: odom
+/// ```
+///
+/// Nested maps give dotted names; lists are skipped (the agent has no list parameters).
+pub fn params_from_yaml(
+    text: &str,
+    node: &str,
+    namespace: &str,
+) -> Result<Vec<(String, String)>, String> {
+    let doc: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    let Some(top) = doc.as_mapping() else {
+        return if doc.is_null() {
+            Ok(out)
+        } else {
+            Err("expected a map of node names".into())
+        };
+    };
+    let ns = namespace.trim_matches('/');
+    let fqn = if ns.is_empty() {
+        node.to_owned()
+    } else {
+        format!("{ns}/{node}")
+    };
+    for (key, value) in top {
+        let Some(key) = key.as_str() else { continue };
+        let name = key.trim_start_matches('/');
+        let matches = name == "**" || name == fqn || name == format!("**/{node}");
+        if !matches {
+            continue;
+        }
+        if let Some(params) = value.get("ros__parameters") {
+            flatten_params("", params, &mut out);
+        }
+    }
+    Ok(out)
+}
+
+fn flatten_params(prefix: &str, value: &serde_yaml::Value, out: &mut Vec<(String, String)>) {
+    use serde_yaml::Value;
+    let scalar = match value {
+        Value::Mapping(m) => {
+            for (k, v) in m {
+                if let Some(k) = k.as_str() {
+                    let name = if prefix.is_empty() {
+                        k.to_owned()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    flatten_params(&name, v, out);
+                }
+            }
+            return;
+        }
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => s.clone(),
+        Value::Null | Value::Sequence(_) | Value::Tagged(_) => return,
+    };
+    out.push((prefix.to_owned(), scalar));
+}
+
+/// Every ROS parameter for this node, in precedence order (later wins): parameters files in
+/// the order given, then `-p name:=value`.
+fn ros_params(ros: &RosArgs) -> Result<Vec<(String, String)>, ConfigError> {
+    let node = ros.node_name.as_deref().unwrap_or(DEFAULT_NODE_NAME);
+    let namespace = ros.namespace.as_deref().unwrap_or("");
+    let mut params = Vec::new();
+    for path in &ros.params_files {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::ParamsFile {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        params.extend(params_from_yaml(&text, node, namespace).map_err(|reason| {
+            ConfigError::ParamsFile {
+                path: path.clone(),
+                reason,
+            }
+        })?);
+    }
+    params.extend(ros.params.iter().cloned());
+    Ok(params)
+}
+
 fn load_file(path: &Path) -> Result<FileConfig, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.to_owned(),
@@ -207,8 +372,9 @@ impl AgentConfig {
             None => FileConfig::default(),
         };
         let sim_file = file.sim.unwrap_or_default();
+        let params = ros_params(&ros)?;
         let ros_param = |name: &str| {
-            ros.params
+            params
                 .iter()
                 .rev()
                 .find(|(k, _)| k == name)
@@ -232,7 +398,7 @@ impl AgentConfig {
         })?;
         let rate_hz = cli
             .rate
-            .or(ros_param("rate").and_then(|r| r.parse().ok()))
+            .or(parse_param(&ros_param, "rate")?)
             .or(file.rate)
             .unwrap_or(5.0);
         if !(rate_hz.is_finite() && (0.1..=1000.0).contains(&rate_hz)) {
@@ -280,23 +446,135 @@ impl AgentConfig {
             }
             (None, None) => Pose::new(0.0, 0.0, 0.0),
         };
+        let interface = match (cli.interface, ros_param("interface")) {
+            (Some(i), _) => Some(i),
+            (None, Some(p)) => {
+                Some(
+                    Interface::from_str(&p, true).map_err(|reason| ConfigError::Invalid {
+                        name: "interface",
+                        reason,
+                    })?,
+                )
+            }
+            (None, None) => None,
+        };
+        let ros2 = resolve_ros2(&ros, file.ros.unwrap_or_default(), &ros_param)?;
         Ok(Self {
             robot_id,
             zenoh_endpoint: cli
                 .zenoh_endpoint
+                .or(ros_param("zenoh_endpoint"))
                 .or(file.zenoh_endpoint)
                 .unwrap_or_else(|| DEFAULT_ZENOH_ENDPOINT.to_owned()),
-            interface: cli.interface.or(file.interface).unwrap_or(Interface::Mock),
+            interface: interface.or(file.interface).unwrap_or(Interface::Mock),
             rate_hz,
             start_pose,
             sim,
             log_level: cli
                 .log_level
+                .or(ros_param("log_level"))
                 .or(file.log_level)
                 .unwrap_or_else(|| "info".into()),
             ros,
+            ros2,
         })
     }
+}
+
+/// A ROS parameter parsed as `T`; a present but unparsable value is an error.
+fn parse_param<T: std::str::FromStr>(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+) -> Result<Option<T>, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    get(name)
+        .map(|v| {
+            v.trim().parse::<T>().map_err(|e| ConfigError::Invalid {
+                name,
+                reason: format!("ROS parameter {v:?}: {e}"),
+            })
+        })
+        .transpose()
+}
+
+/// `[ros]` from the file, overridden by ROS parameters, over the defaults.
+fn resolve_ros2(
+    ros: &RosArgs,
+    file: FileRos,
+    param: &impl Fn(&str) -> Option<String>,
+) -> Result<Ros2Settings, ConfigError> {
+    let d = Ros2Settings::default();
+    let text = |name: &'static str, file: Option<String>, default: String| {
+        param(name).or(file).unwrap_or(default)
+    };
+    let s = Ros2Settings {
+        node_name: ros
+            .node_name
+            .clone()
+            .filter(|n| !n.is_empty())
+            .unwrap_or(d.node_name),
+        namespace: ros.namespace.clone().unwrap_or(d.namespace),
+        amcl_pose_topic: text("amcl_pose_topic", file.amcl_pose_topic, d.amcl_pose_topic),
+        odom_topic: text("odom_topic", file.odom_topic, d.odom_topic),
+        battery_topic: text("battery_topic", file.battery_topic, d.battery_topic),
+        cmd_vel_topic: text("cmd_vel_topic", file.cmd_vel_topic, d.cmd_vel_topic),
+        navigate_action: text("navigate_action", file.navigate_action, d.navigate_action),
+        use_localization: parse_param(param, "use_localization")?
+            .or(file.use_localization)
+            .unwrap_or(d.use_localization),
+        amcl_pose_transient_local: parse_param(param, "amcl_pose_transient_local")?
+            .or(file.amcl_pose_transient_local)
+            .unwrap_or(d.amcl_pose_transient_local),
+        map_frame: text("map_frame", file.map_frame, d.map_frame),
+        cmd_vel_rate: parse_param(param, "cmd_vel_rate")?
+            .or(file.cmd_vel_rate)
+            .unwrap_or(d.cmd_vel_rate),
+        cmd_vel_stamped: parse_param(param, "cmd_vel_stamped")?
+            .or(file.cmd_vel_stamped)
+            .unwrap_or(d.cmd_vel_stamped),
+        battery_scale: parse_param(param, "battery_scale")?
+            .or(file.battery_scale)
+            .unwrap_or(d.battery_scale),
+        unknown_battery_percentage: parse_param(param, "unknown_battery_percentage")?
+            .or(file.unknown_battery_percentage)
+            .unwrap_or(d.unknown_battery_percentage),
+    };
+    for (name, value) in [
+        ("odom_topic", &s.odom_topic),
+        ("cmd_vel_topic", &s.cmd_vel_topic),
+        ("navigate_action", &s.navigate_action),
+        ("map_frame", &s.map_frame),
+    ] {
+        if value.trim().is_empty() {
+            return Err(ConfigError::Invalid {
+                name,
+                reason: "must not be empty".into(),
+            });
+        }
+    }
+    if s.use_localization && s.amcl_pose_topic.trim().is_empty() {
+        return Err(ConfigError::Invalid {
+            name: "amcl_pose_topic",
+            reason: "must not be empty while use_localization is true".into(),
+        });
+    }
+    if !(s.cmd_vel_rate.is_finite() && (1.0..=100.0).contains(&s.cmd_vel_rate)) {
+        return Err(ConfigError::Invalid {
+            name: "cmd_vel_rate",
+            reason: format!("{} is outside 1-100 Hz", s.cmd_vel_rate),
+        });
+    }
+    if !(s.unknown_battery_percentage.is_finite()
+        && (0.0..=100.0).contains(&s.unknown_battery_percentage))
+    {
+        return Err(ConfigError::Invalid {
+            name: "unknown_battery_percentage",
+            reason: format!("{} is outside 0-100", s.unknown_battery_percentage),
+        });
+    }
+    Ok(s)
 }
 
 /// A stable per-robot seed, so each simulated robot fails differently but reproducibly.
@@ -430,6 +708,141 @@ mod tests {
         )
         .unwrap();
         assert_eq!(format!("{from_file:?}"), format!("{defaults:?}"));
+    }
+
+    #[test]
+    fn params_files_match_this_node_only() {
+        let yaml = r#"
+/**:
+  ros__parameters:
+    rate: 2
+    use_sim_time: true
+fms_agent:
+  ros__parameters:
+    odom_topic: odometry/filtered
+/tb3_1/fms_agent:
+  ros__parameters:
+    robot_id: tb3_one
+    nested:
+      key: 3.5
+    poses: [1, 2]
+/**/fms_agent:
+  ros__parameters:
+    use_localization: false
+other_node:
+  ros__parameters:
+    rate: 99
+"#;
+        let root = params_from_yaml(yaml, "fms_agent", "").unwrap();
+        let names: Vec<&str> = root.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            names,
+            ["rate", "use_sim_time", "odom_topic", "use_localization"]
+        );
+        let ns = params_from_yaml(yaml, "fms_agent", "/tb3_1").unwrap();
+        assert!(ns.contains(&("robot_id".into(), "tb3_one".into())));
+        assert!(ns.contains(&("nested.key".into(), "3.5".into())));
+        assert!(ns.contains(&("use_localization".into(), "false".into())));
+        assert!(!ns.iter().any(|(k, _)| k == "odom_topic" || k == "poses"));
+        assert!(params_from_yaml("", "fms_agent", "").unwrap().is_empty());
+        assert!(params_from_yaml("[1, 2]", "fms_agent", "").is_err());
+        assert!(params_from_yaml("a: [", "fms_agent", "").is_err());
+    }
+
+    #[test]
+    fn ros_settings_from_file_params_file_and_params() {
+        let dir = std::env::temp_dir().join(format!("fms_agent_ros_{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let toml = dir.join("agent.toml");
+        std::fs::write(
+            &toml,
+            "robot_id = \"r\"\n[ros]\nodom_topic = \"wheel_odom\"\ncmd_vel_rate = 20.0\n\
+             battery_scale = \"percent\"\n",
+        )
+        .unwrap();
+        let yaml = dir.join("params.yaml");
+        std::fs::write(
+            &yaml,
+            "/**:\n  ros__parameters:\n    cmd_vel_rate: 5\n    battery_topic: ''\n    \
+             zenoh_endpoint: tcp/10.0.0.9:7447\n    interface: ros2\n",
+        )
+        .unwrap();
+        let ros = RosArgs {
+            namespace: Some("/tb3_2".into()),
+            node_name: Some("agent".into()),
+            params: vec![("use_localization".into(), "false".into())],
+            params_files: vec![yaml.clone()],
+            ..RosArgs::default()
+        };
+        let cli = || Cli {
+            config: Some(toml.clone()),
+            ..Cli::default()
+        };
+        let c = AgentConfig::resolve(cli(), ros.clone()).unwrap();
+        let r = &c.ros2;
+        assert_eq!(
+            (r.node_name.as_str(), r.namespace.as_str()),
+            ("agent", "/tb3_2")
+        );
+        assert_eq!(r.odom_topic, "wheel_odom", "file");
+        assert_eq!(r.cmd_vel_rate, 5.0, "params file over file");
+        assert_eq!(r.battery_topic, "", "params file");
+        assert!(!r.use_localization, "-p");
+        assert_eq!(r.battery_scale, BatteryScale::Percent);
+        assert_eq!(r.amcl_pose_topic, "amcl_pose", "default");
+        assert_eq!(c.zenoh_endpoint, "tcp/10.0.0.9:7447");
+        assert_eq!(c.interface, Interface::Ros2);
+        // -p wins over the params file; bad values are errors.
+        let mut later = ros.clone();
+        later.params.push(("cmd_vel_rate".into(), "50".into()));
+        let c = AgentConfig::resolve(cli(), later).unwrap();
+        assert_eq!(c.ros2.cmd_vel_rate, 50.0);
+        for (name, value) in [
+            ("cmd_vel_rate", "fast"),
+            ("cmd_vel_rate", "500"),
+            ("use_localization", "maybe"),
+            ("battery_scale", "volts"),
+            ("odom_topic", ""),
+            ("interface", "carrier-pigeon"),
+            ("unknown_battery_percentage", "101"),
+        ] {
+            let mut bad = ros.clone();
+            bad.params.push((name.into(), value.into()));
+            assert!(
+                AgentConfig::resolve(cli(), bad).is_err(),
+                "{name}:={value} accepted"
+            );
+        }
+        let missing = RosArgs {
+            params_files: vec![dir.join("nope.yaml")],
+            ..RosArgs::default()
+        };
+        assert!(matches!(
+            AgentConfig::resolve(cli(), missing),
+            Err(ConfigError::ParamsFile { .. })
+        ));
+    }
+
+    #[test]
+    fn shipped_params_file_parses() {
+        let path = PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../config/fms_agent.params.yaml"
+        ));
+        let ros = RosArgs {
+            namespace: Some("/tb3_1".into()),
+            params_files: vec![path],
+            ..RosArgs::default()
+        };
+        let c = AgentConfig::resolve(Cli::default(), ros).unwrap();
+        assert_eq!(c.robot_id.as_str(), "tb3_1");
+        assert_eq!(
+            c.ros2,
+            Ros2Settings {
+                namespace: "/tb3_1".into(),
+                ..Ros2Settings::default()
+            }
+        );
     }
 
     #[test]

@@ -22,7 +22,16 @@ pub fn make_robot(config: &AgentConfig) -> Result<Box<dyn RobotInterface>, Strin
             config.sim.clone(),
             config.start_pose.clone(),
         ))),
-        Interface::Ros2 => Err("this fms_agent was built without the `ros2` feature".into()),
+        #[cfg(feature = "ros2")]
+        Interface::Ros2 => robot::ros2::Ros2Robot::start(&config.ros2)
+            .map(|r| Box::new(r) as Box<dyn RobotInterface>)
+            .map_err(|e| e.to_string()),
+        #[cfg(not(feature = "ros2"))]
+        Interface::Ros2 => Err(
+            "this fms_agent was built without the `ros2` feature (see docs/ros2.md: \
+             colcon build --packages-select fms_agent --cargo-args --features ros2)"
+                .into(),
+        ),
         Interface::Ros2dds => Err("this fms_agent was built without the `ros2dds` feature".into()),
     }
 }

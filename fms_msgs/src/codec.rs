@@ -30,3 +30,30 @@ pub fn encode_text<T: Serialize + ?Sized>(msg: &T) -> String {
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
     Ok(serde_json::from_slice(bytes)?)
 }
+
+/// A message as a [`JsonValue`], for APIs that take one (e.g. r2r's untyped action client).
+///
+/// Like [`encode`], this cannot fail for types whose maps have string keys.
+pub fn to_value<T: Serialize + ?Sized>(msg: &T) -> JsonValue {
+    serde_json::to_value(msg).expect("fms message types always serialize")
+}
+
+/// A message of type `T` from a [`JsonValue`] (e.g. feedback from r2r's untyped action client).
+pub fn from_value<T: DeserializeOwned>(value: JsonValue) -> Result<T, DecodeError> {
+    Ok(serde_json::from_value(value)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Pose;
+
+    #[test]
+    fn json_values_round_trip() {
+        let pose = Pose::new(1.5, -2.0, 0.25);
+        let value = to_value(&pose);
+        assert_eq!(value["x"], JsonValue::from(1.5));
+        assert_eq!(from_value::<Pose>(value).unwrap(), pose);
+        assert!(from_value::<Pose>(JsonValue::from("nope")).is_err());
+    }
+}

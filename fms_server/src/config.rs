@@ -350,9 +350,51 @@ pub fn load_locations(path: &Path) -> Result<Vec<Location>, ConfigError> {
     Ok(out)
 }
 
+/// The process arguments without the `--ros-args …` that `ros2 launch` appends (up to a lone
+/// `--`, after which our own arguments resume). The server is no ROS node; launching it from a
+/// launch file (`server.launch.py`) must not make it fail on them.
+pub fn strip_ros_args(args: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut ours = Vec::new();
+    let mut in_ros = false;
+    for a in args {
+        match (in_ros, a.as_str()) {
+            (_, "--ros-args") => in_ros = true,
+            (true, "--") => in_ros = false,
+            (true, _) => {}
+            (false, _) => ours.push(a),
+        }
+    }
+    ours
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ros_args_are_stripped() {
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            strip_ros_args(args(&[
+                "fms_server",
+                "--port",
+                "9000",
+                "--ros-args",
+                "-r",
+                "__node:=fms_server",
+                "--params-file",
+                "/tmp/p.yaml",
+                "--",
+                "--log-level",
+                "debug",
+            ])),
+            args(&["fms_server", "--port", "9000", "--log-level", "debug"])
+        );
+        assert_eq!(
+            strip_ros_args(args(&["fms_server", "--ros-args"])),
+            args(&["fms_server"])
+        );
+    }
 
     #[test]
     fn shipped_config_file_parses_and_matches_defaults() {

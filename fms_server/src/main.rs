@@ -3,12 +3,12 @@
 
 use anyhow::Context;
 use clap::Parser;
-use fms_server::config::{Cli, Command, ServerConfig};
+use fms_server::config::{strip_ros_args, Cli, Command, ServerConfig};
 use fms_server::link::ZenohMode;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(strip_ros_args(std::env::args()));
     if let Some(Command::BenchDispatch {
         tasks,
         robots,

@@ -1,5 +1,8 @@
 //! The robot-interface trait every backend implements (simulated, r2r, DDS), and what it reports.
 
+#[cfg(feature = "ros2")]
+pub mod ros2;
+pub mod ros_msgs;
 pub mod sim;
 
 use fms_msgs::{Pose, TeleopCommand, Velocity};

@@ -199,7 +199,7 @@ impl SimRobot {
     }
 }
 
-fn wrap_angle(a: f64) -> f64 {
+pub(crate) fn wrap_angle(a: f64) -> f64 {
     let mut a = (a + PI) % (2.0 * PI);
     if a < 0.0 {
         a += 2.0 * PI;

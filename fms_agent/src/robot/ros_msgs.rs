@@ -1,0 +1,1700 @@
+//! ROS 2 messages as plain Rust mirrors, and the pure translation between them and the agent.
+//!
+//! Nothing here knows about r2r or DDS: the structs below copy the fields of the ROS messages
+//! the robot backends use (same names, same types), so the r2r backend (`ros2.rs`) converts its
+//! generated types into them and a DDS backend can decode CDR into them. [`RosBridge`] is the
+//! whole ROS-side behaviour of a robot as a state machine: it takes odometry, AMCL poses,
+//! battery states and Nav2 action events, is driven by the `RobotInterface` calls, and returns
+//! the [`Output`]s (goals to send, goals to cancel, `cmd_vel` to publish) for the transport to
+//! perform. Every decision (pose selection, battery units, progress, outcome codes, e-stop and
+//! teleop dead-man) is a plain function or method here, with unit tests.
+
+use std::collections::VecDeque;
+
+use fms_msgs::codec::{self, DecodeError, JsonValue};
+use fms_msgs::common::DEFAULT_FRAME;
+use fms_msgs::{Pose, TeleopCommand, Velocity};
+use serde::{Deserialize, Deserializer, Serialize};
+
+use super::sim::wrap_angle;
+use super::{NavOutcome, RobotError, Snapshot};
+use crate::executor::TELEOP_DEADMAN_MS;
+
+/// The ROS type of Nav2's navigation action, for clients that name types at run time.
+pub const NAVIGATE_TO_POSE_TYPE: &str = "nav2_msgs/action/NavigateToPose";
+
+// ---------------------------------------------------------------------------------------------
+// Message mirrors. Field names and types follow the .msg/.action definitions; every struct
+// takes `#[serde(default)]` so JSON from r2r's untyped API may omit fields.
+// ---------------------------------------------------------------------------------------------
+
+/// `builtin_interfaces/Time`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Time {
+    pub sec: i32,
+    pub nanosec: u32,
+}
+
+impl Time {
+    pub fn as_secs_f64(&self) -> f64 {
+        self.sec as f64 + self.nanosec as f64 * 1e-9
+    }
+
+    pub fn is_zero(&self) -> bool {
+        self.sec == 0 && self.nanosec == 0
+    }
+}
+
+/// `builtin_interfaces/Duration`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RosDuration {
+    pub sec: i32,
+    pub nanosec: u32,
+}
+
+impl RosDuration {
+    pub fn as_secs_f64(&self) -> f64 {
+        self.sec as f64 + self.nanosec as f64 * 1e-9
+    }
+}
+
+/// `std_msgs/Header`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Header {
+    pub stamp: Time,
+    pub frame_id: String,
+}
+
+/// `geometry_msgs/Point`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Point {
+    pub x: f64,
+    pub y: f64,
+    pub z: f64,
+}
+
+/// `geometry_msgs/Vector3`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Vector3 {
+    pub x: f64,
+    pub y: f64,
+    pub z: f64,
+}
+
+/// `geometry_msgs/Quaternion`; the default is the identity rotation (w = 1), as in the .msg.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Quaternion {
+    pub x: f64,
+    pub y: f64,
+    pub z: f64,
+    pub w: f64,
+}
+
+impl Default for Quaternion {
+    fn default() -> Self {
+        Self {
+            x: 0.0,
+            y: 0.0,
+            z: 0.0,
+            w: 1.0,
+        }
+    }
+}
+
+/// `geometry_msgs/Pose` (named so it is not confused with the fleet's planar [`Pose`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RosPose {
+    pub position: Point,
+    pub orientation: Quaternion,
+}
+
+/// `geometry_msgs/PoseStamped`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PoseStamped {
+    pub header: Header,
+    pub pose: RosPose,
+}
+
+/// `geometry_msgs/PoseWithCovariance` (`covariance` is `float64[36]`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PoseWithCovariance {
+    pub pose: RosPose,
+    pub covariance: Vec<f64>,
+}
+
+/// `geometry_msgs/PoseWithCovarianceStamped`: what AMCL publishes on `amcl_pose`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PoseWithCovarianceStamped {
+    pub header: Header,
+    pub pose: PoseWithCovariance,
+}
+
+/// `geometry_msgs/Twist`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Twist {
+    pub linear: Vector3,
+    pub angular: Vector3,
+}
+
+/// `geometry_msgs/TwistStamped`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TwistStamped {
+    pub header: Header,
+    pub twist: Twist,
+}
+
+/// `geometry_msgs/TwistWithCovariance` (`covariance` is `float64[36]`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TwistWithCovariance {
+    pub twist: Twist,
+    pub covariance: Vec<f64>,
+}
+
+/// `nav_msgs/Odometry`: pose in `header.frame_id` (odom), twist in `child_frame_id` (base).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Odometry {
+    pub header: Header,
+    pub child_frame_id: String,
+    pub pose: PoseWithCovariance,
+    pub twist: TwistWithCovariance,
+}
+
+/// `sensor_msgs/BatteryState`. `percentage` is 0-1 by the message's definition, NaN when
+/// unmeasured; unmeasured floats are NaN.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BatteryState {
+    pub header: Header,
+    pub voltage: f32,
+    pub temperature: f32,
+    pub current: f32,
+    pub charge: f32,
+    pub capacity: f32,
+    pub design_capacity: f32,
+    pub percentage: f32,
+    pub power_supply_status: u8,
+    pub power_supply_health: u8,
+    pub power_supply_technology: u8,
+    pub present: bool,
+    pub cell_voltage: Vec<f32>,
+    pub cell_temperature: Vec<f32>,
+    pub location: String,
+    pub serial_number: String,
+}
+
+impl BatteryState {
+    pub const POWER_SUPPLY_STATUS_UNKNOWN: u8 = 0;
+    pub const POWER_SUPPLY_STATUS_CHARGING: u8 = 1;
+    pub const POWER_SUPPLY_STATUS_DISCHARGING: u8 = 2;
+    pub const POWER_SUPPLY_STATUS_NOT_CHARGING: u8 = 3;
+    pub const POWER_SUPPLY_STATUS_FULL: u8 = 4;
+}
+
+/// `nav2_msgs/action/NavigateToPose` goal (the same in Humble and Jazzy).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NavigateToPoseGoal {
+    pub pose: PoseStamped,
+    /// Empty: Nav2's default behaviour tree.
+    pub behavior_tree: String,
+}
+
+/// `nav2_msgs/action/NavigateToPose` feedback (the same in Humble and Jazzy).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NavigateToPoseFeedback {
+    pub current_pose: PoseStamped,
+    pub navigation_time: RosDuration,
+    pub estimated_time_remaining: RosDuration,
+    pub number_of_recoveries: i16,
+    /// Metres along the current plan; 0 until Nav2 has planned. JSON has no NaN, so a NaN
+    /// sent through r2r's JSON arrives as `null` and reads back as NaN.
+    #[serde(deserialize_with = "f32_or_nan")]
+    pub distance_remaining: f32,
+}
+
+/// `nav2_msgs/action/NavigateToPose` result: Jazzy has `error_code` and `error_msg`; Humble's
+/// result is empty, which reads as code 0 and no message.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NavigateToPoseResult {
+    pub error_code: u16,
+    pub error_msg: String,
+}
+
+/// `action_msgs/GoalStatus` status codes.
+pub mod goal_status {
+    pub const UNKNOWN: i8 = 0;
+    pub const ACCEPTED: i8 = 1;
+    pub const EXECUTING: i8 = 2;
+    pub const CANCELING: i8 = 3;
+    pub const SUCCEEDED: i8 = 4;
+    pub const CANCELED: i8 = 5;
+    pub const ABORTED: i8 = 6;
+}
+
+fn f32_or_nan<'de, D: Deserializer<'de>>(d: D) -> Result<f32, D::Error> {
+    Ok(Option::<f32>::deserialize(d)?.unwrap_or(f32::NAN))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Geometry.
+// ---------------------------------------------------------------------------------------------
+
+/// Yaw (rotation about z, radians in -π..π) of a quaternion. Not-normalized quaternions give
+/// the same yaw as their normalized form.
+pub fn yaw_from_quaternion(q: &Quaternion) -> f64 {
+    let siny = 2.0 * (q.w * q.z + q.x * q.y);
+    let cosy = q.w * q.w + q.x * q.x - q.y * q.y - q.z * q.z;
+    siny.atan2(cosy)
+}
+
+/// The quaternion of a pure rotation by `yaw` about z.
+pub fn quaternion_from_yaw(yaw: f64) -> Quaternion {
+    let half = yaw / 2.0;
+    Quaternion {
+        x: 0.0,
+        y: 0.0,
+        z: half.sin(),
+        w: half.cos(),
+    }
+}
+
+/// A planar pose in `frame` from a ROS pose (height, roll and pitch dropped).
+pub fn pose_from_ros(p: &RosPose, frame: &str) -> Pose {
+    Pose {
+        x: p.position.x,
+        y: p.position.y,
+        yaw: yaw_from_quaternion(&p.orientation),
+        frame: frame.to_owned(),
+    }
+}
+
+/// A ROS pose from a planar one.
+pub fn ros_from_pose(p: &Pose) -> RosPose {
+    RosPose {
+        position: Point {
+            x: p.x,
+            y: p.y,
+            z: 0.0,
+        },
+        orientation: quaternion_from_yaw(p.yaw),
+    }
+}
+
+/// Body velocity from a twist: forward speed and turn rate.
+pub fn velocity_from_twist(t: &Twist) -> Velocity {
+    Velocity {
+        linear: t.linear.x,
+        angular: t.angular.z,
+    }
+}
+
+/// A twist for a body velocity.
+pub fn twist_from_velocity(v: Velocity) -> Twist {
+    Twist {
+        linear: Vector3 {
+            x: v.linear,
+            ..Vector3::default()
+        },
+        angular: Vector3 {
+            z: v.angular,
+            ..Vector3::default()
+        },
+    }
+}
+
+/// `a ⊕ b`: pose `b` (relative to `a`) expressed in `a`'s frame.
+fn compose(a: &Pose, b: &Pose) -> Pose {
+    let (s, c) = a.yaw.sin_cos();
+    Pose {
+        x: a.x + c * b.x - s * b.y,
+        y: a.y + s * b.x + c * b.y,
+        yaw: wrap_angle(a.yaw + b.yaw),
+        frame: a.frame.clone(),
+    }
+}
+
+/// `a⁻¹`, so that `a ⊕ a⁻¹` is the identity.
+fn invert(a: &Pose) -> Pose {
+    let (s, c) = a.yaw.sin_cos();
+    Pose {
+        x: -c * a.x - s * a.y,
+        y: s * a.x - c * a.y,
+        yaw: wrap_angle(-a.yaw),
+        frame: a.frame.clone(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pose selection: odometry and localization.
+// ---------------------------------------------------------------------------------------------
+
+/// Odometry poses kept to match AMCL stamps (several seconds at odometry rates).
+const ODOM_HISTORY: usize = 256;
+
+/// Chooses the pose to report from odometry and localization (AMCL).
+///
+/// - Without localization (`use_localization = false`) the odometry pose is reported, in the
+///   odometry frame (`header.frame_id`, "odom" if empty).
+/// - With localization, AMCL gives the map pose. AMCL publishes only after the robot moved
+///   some distance, so between its messages the pose is carried forward with odometry:
+///   `map ← odom` is taken from the AMCL pose and the odometry pose nearest its stamp, and
+///   applied to the latest odometry. The result is in the fleet's `map` frame.
+/// - With localization but before the first AMCL pose, the odometry pose is reported, tagged
+///   with its odometry frame so that no one mistakes it for a map pose.
+#[derive(Debug, Clone)]
+pub struct PoseTracker {
+    use_localization: bool,
+    /// Odometry poses with their stamps (seconds), oldest first.
+    odom: VecDeque<(f64, Pose)>,
+    /// The last AMCL pose, in the fleet's map frame.
+    amcl: Option<Pose>,
+    map_from_odom: Option<Pose>,
+}
+
+impl PoseTracker {
+    pub fn new(use_localization: bool) -> Self {
+        Self {
+            use_localization,
+            odom: VecDeque::new(),
+            amcl: None,
+            map_from_odom: None,
+        }
+    }
+
+    /// A `nav_msgs/Odometry`. Non-finite poses are ignored.
+    pub fn on_odom(&mut self, msg: &Odometry) {
+        let frame = if msg.header.frame_id.is_empty() {
+            "odom"
+        } else {
+            msg.header.frame_id.trim_start_matches('/')
+        };
+        let pose = pose_from_ros(&msg.pose.pose, frame);
+        if !pose.is_finite() {
+            return;
+        }
+        if self.odom.len() == ODOM_HISTORY {
+            self.odom.pop_front();
+        }
+        self.odom.push_back((msg.header.stamp.as_secs_f64(), pose));
+        if self.map_from_odom.is_none() {
+            // A localization pose that arrived before any odometry anchors it now.
+            if let (Some(amcl), Some((_, odom))) = (&self.amcl, self.odom.back()) {
+                self.map_from_odom = Some(compose(amcl, &invert(odom)));
+            }
+        }
+    }
+
+    /// A `geometry_msgs/PoseWithCovarianceStamped` from localization. Non-finite poses are
+    /// ignored, as are all when localization is off.
+    pub fn on_amcl(&mut self, msg: &PoseWithCovarianceStamped) {
+        if !self.use_localization {
+            return;
+        }
+        let pose = pose_from_ros(&msg.pose.pose, DEFAULT_FRAME);
+        if !pose.is_finite() {
+            return;
+        }
+        self.map_from_odom = self
+            .odom_near(&msg.header.stamp)
+            .map(|odom| compose(&pose, &invert(odom)));
+        self.amcl = Some(pose);
+    }
+
+    /// The odometry pose whose stamp is nearest `stamp`; the latest one for a zero stamp.
+    fn odom_near(&self, stamp: &Time) -> Option<&Pose> {
+        if stamp.is_zero() {
+            return self.odom.back().map(|(_, p)| p);
+        }
+        let t = stamp.as_secs_f64();
+        self.odom
+            .iter()
+            .min_by(|a, b| (a.0 - t).abs().total_cmp(&(b.0 - t).abs()))
+            .map(|(_, p)| p)
+    }
+
+    /// The pose to report, if any source has spoken yet.
+    pub fn pose(&self) -> Option<Pose> {
+        let odom = self.odom.back().map(|(_, p)| p);
+        if self.use_localization {
+            match (&self.map_from_odom, odom, &self.amcl) {
+                (Some(correction), Some(odom), _) => {
+                    let mut p = compose(correction, odom);
+                    p.frame = DEFAULT_FRAME.to_owned();
+                    return Some(p);
+                }
+                (_, _, Some(amcl)) => return Some(amcl.clone()),
+                _ => {}
+            }
+        }
+        odom.cloned()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Battery.
+// ---------------------------------------------------------------------------------------------
+
+/// What unit a robot's `BatteryState.percentage` is in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BatteryScale {
+    /// 0-1, as `sensor_msgs/BatteryState` defines it; values above 1 are read as 1 (full).
+    #[default]
+    Fraction,
+    /// 0-100, for drivers that publish percent against the definition.
+    Percent,
+}
+
+impl std::str::FromStr for BatteryScale {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "fraction" => Ok(Self::Fraction),
+            "percent" => Ok(Self::Percent),
+            other => Err(format!("expected fraction or percent, got {other:?}")),
+        }
+    }
+}
+
+/// Battery charge in percent (0-100) from a `BatteryState`, or `None` when the message does
+/// not say: `percentage` when it is a number ≥ 0 (scaled by `scale`, clamped to 100), else
+/// `charge / capacity` when both are known.
+pub fn battery_percentage(msg: &BatteryState, scale: BatteryScale) -> Option<f64> {
+    let p = msg.percentage as f64;
+    if p.is_finite() && p >= 0.0 {
+        let percent = match scale {
+            BatteryScale::Fraction => p.min(1.0) * 100.0,
+            BatteryScale::Percent => p.min(100.0),
+        };
+        return Some(percent);
+    }
+    let (charge, capacity) = (msg.charge as f64, msg.capacity as f64);
+    (charge.is_finite() && capacity.is_finite() && charge >= 0.0 && capacity > 0.0)
+        .then(|| (charge / capacity).min(1.0) * 100.0)
+}
+
+/// Pack voltage, when the message gives a positive number.
+pub fn battery_voltage(msg: &BatteryState) -> Option<f64> {
+    let v = msg.voltage as f64;
+    (v.is_finite() && v > 0.0).then_some(v)
+}
+
+/// Whether the robot is charging: `power_supply_status` is CHARGING. FULL (on a charger but
+/// not charging) counts as not charging, so a full robot stays available for tasks.
+pub fn battery_charging(msg: &BatteryState) -> bool {
+    msg.power_supply_status == BatteryState::POWER_SUPPLY_STATUS_CHARGING
+}
+
+/// The battery as last reported.
+///
+/// An unknown percentage (NaN and no charge/capacity) keeps the last known value. Until a
+/// first known value arrives, or when the robot publishes no battery state at all (most
+/// simulators), `unknown_percentage` is reported (100 by default, so that a robot without a
+/// battery topic still gets tasks; see docs/ros2.md).
+#[derive(Debug, Clone)]
+pub struct BatteryTracker {
+    scale: BatteryScale,
+    unknown_percentage: f64,
+    percentage: Option<f64>,
+    voltage: Option<f64>,
+    charging: bool,
+}
+
+impl BatteryTracker {
+    pub fn new(scale: BatteryScale, unknown_percentage: f64) -> Self {
+        Self {
+            scale,
+            unknown_percentage,
+            percentage: None,
+            voltage: None,
+            charging: false,
+        }
+    }
+
+    pub fn on_battery(&mut self, msg: &BatteryState) {
+        if let Some(p) = battery_percentage(msg, self.scale) {
+            self.percentage = Some(p);
+        }
+        self.voltage = battery_voltage(msg);
+        self.charging = battery_charging(msg);
+    }
+
+    /// Whether a percentage has been received.
+    pub fn is_known(&self) -> bool {
+        self.percentage.is_some()
+    }
+
+    pub fn percentage(&self) -> f64 {
+        self.percentage.unwrap_or(self.unknown_percentage)
+    }
+
+    pub fn voltage(&self) -> Option<f64> {
+        self.voltage
+    }
+
+    pub fn charging(&self) -> bool {
+        self.charging
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Nav2 goals, feedback and results.
+// ---------------------------------------------------------------------------------------------
+
+/// The `NavigateToPose` goal for a fleet pose.
+///
+/// The fleet's `map` frame (and an empty frame) becomes `map_frame`; any other frame is
+/// passed through. The stamp is zero, which Nav2 and tf read as "the latest transform": it
+/// is right with and without simulated time, where a wall-clock stamp would not be.
+pub fn navigate_to_pose_goal(pose: &Pose, map_frame: &str) -> NavigateToPoseGoal {
+    let frame_id = if pose.frame.is_empty() || pose.frame == DEFAULT_FRAME {
+        map_frame
+    } else {
+        pose.frame.as_str()
+    };
+    NavigateToPoseGoal {
+        pose: PoseStamped {
+            header: Header {
+                stamp: Time::default(),
+                frame_id: frame_id.to_owned(),
+            },
+            pose: ros_from_pose(pose),
+        },
+        behavior_tree: String::new(),
+    }
+}
+
+/// A goal as the JSON r2r's untyped action client takes.
+pub fn goal_to_json(goal: &NavigateToPoseGoal) -> JsonValue {
+    codec::to_value(goal)
+}
+
+/// Feedback from r2r's untyped action client.
+pub fn feedback_from_json(value: JsonValue) -> Result<NavigateToPoseFeedback, DecodeError> {
+    codec::from_value(value)
+}
+
+/// A result from r2r's untyped action client; anything unreadable reads as an empty result.
+pub fn result_from_json(value: JsonValue) -> NavigateToPoseResult {
+    codec::from_value(value).unwrap_or_default()
+}
+
+/// How a goal that ended with `status` went, or `None` for a status that is not terminal
+/// (unknown, accepted, executing, canceling).
+pub fn outcome_from_status(status: i8, result: &NavigateToPoseResult) -> Option<NavOutcome> {
+    match status {
+        goal_status::SUCCEEDED => Some(NavOutcome::Succeeded),
+        goal_status::CANCELED => Some(NavOutcome::Canceled),
+        goal_status::ABORTED => {
+            let mut reason = "Nav2 aborted the goal".to_owned();
+            if !result.error_msg.is_empty() {
+                reason = format!("{reason}: {}", result.error_msg);
+            }
+            if result.error_code != 0 {
+                reason = format!("{reason} (error code {})", result.error_code);
+            }
+            Some(NavOutcome::Failed(reason))
+        }
+        goal_status::UNKNOWN
+        | goal_status::ACCEPTED
+        | goal_status::EXECUTING
+        | goal_status::CANCELING => None,
+        other => Some(NavOutcome::Failed(format!(
+            "navigation ended with unknown goal status {other}"
+        ))),
+    }
+}
+
+/// Progress (0-1) of a navigation through waypoints, each sent as one `NavigateToPose` goal.
+///
+/// Each leg weighs its straight-line length (from the start pose to the first waypoint, then
+/// between waypoints). Within a leg, progress is `1 - distance_remaining / initial`, where
+/// `initial` is the largest `distance_remaining` Nav2 reported for the leg (Nav2 reports 0
+/// until it has a plan; those are skipped). The overall value never goes down and stays in 0-1.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WaypointProgress {
+    weights: Vec<f64>,
+    leg: usize,
+    leg_initial: Option<f64>,
+    leg_fraction: f64,
+    progress: f64,
+}
+
+/// A leg shorter than this (metres) weighs this much, so that no leg weighs nothing.
+const MIN_LEG_WEIGHT: f64 = 0.05;
+
+impl WaypointProgress {
+    pub fn new(start: Option<&Pose>, poses: &[Pose]) -> Self {
+        let mut weights: Vec<f64> = Vec::with_capacity(poses.len());
+        for (i, p) in poses.iter().enumerate() {
+            let from = if i == 0 { start } else { poses.get(i - 1) };
+            weights.push(from.map_or(f64::NAN, |f| f.distance_to(p).max(MIN_LEG_WEIGHT)));
+        }
+        // Without a start pose, the first leg weighs as much as an average other leg.
+        let known: Vec<f64> = weights.iter().copied().filter(|w| w.is_finite()).collect();
+        let fill = if known.is_empty() {
+            1.0
+        } else {
+            known.iter().sum::<f64>() / known.len() as f64
+        };
+        for w in &mut weights {
+            if !w.is_finite() {
+                *w = fill;
+            }
+        }
+        Self {
+            weights,
+            leg: 0,
+            leg_initial: None,
+            leg_fraction: 0.0,
+            progress: 0.0,
+        }
+    }
+
+    /// Index of the waypoint being driven to.
+    pub fn leg(&self) -> usize {
+        self.leg
+    }
+
+    pub fn legs(&self) -> usize {
+        self.weights.len()
+    }
+
+    pub fn progress(&self) -> f64 {
+        self.progress
+    }
+
+    /// Nav2 feedback for the current leg; returns the overall progress.
+    pub fn on_distance_remaining(&mut self, distance: f64) -> f64 {
+        if !(distance.is_finite() && distance >= 0.0) {
+            return self.progress;
+        }
+        let initial = match self.leg_initial {
+            Some(i) if i >= distance => i,
+            _ if distance > 0.0 => {
+                self.leg_initial = Some(distance);
+                distance
+            }
+            // No plan yet (0 before any positive value).
+            _ => return self.progress,
+        };
+        let fraction = (1.0 - distance / initial).clamp(0.0, 1.0);
+        self.leg_fraction = self.leg_fraction.max(fraction);
+        self.update()
+    }
+
+    /// The current leg reached its waypoint. Returns whether another leg follows.
+    pub fn leg_done(&mut self) -> bool {
+        self.leg_fraction = 1.0;
+        self.update();
+        if self.leg + 1 < self.weights.len() {
+            self.leg += 1;
+            self.leg_initial = None;
+            self.leg_fraction = 0.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn update(&mut self) -> f64 {
+        let total: f64 = self.weights.iter().sum();
+        if total > 0.0 {
+            let done: f64 = self.weights[..self.leg].iter().sum::<f64>()
+                + self.weights.get(self.leg).copied().unwrap_or(0.0) * self.leg_fraction;
+            self.progress = self.progress.max((done / total).clamp(0.0, 1.0));
+        }
+        self.progress
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// cmd_vel: e-stop hold and teleop dead-man.
+// ---------------------------------------------------------------------------------------------
+
+/// Decides what to publish on `cmd_vel`, and when.
+///
+/// - E-stop engaged: zero, at once and then every period, until released.
+/// - Teleop: the commanded velocity, at once and then every period, until its deadline,
+///   which is at most [`TELEOP_DEADMAN_MS`] after the command arrived; then one zero.
+/// - Otherwise nothing, so that Nav2's controller owns `cmd_vel`.
+#[derive(Debug, Clone)]
+pub struct CmdVelGate {
+    period_ms: u64,
+    estop: bool,
+    teleop: Option<(Velocity, u64)>,
+    last_sent_ms: Option<u64>,
+    /// Publish at the next tick whatever the period (state changed).
+    due: bool,
+    /// One zero to publish (teleop ended or was cleared).
+    stop: bool,
+}
+
+impl CmdVelGate {
+    pub fn new(period_ms: u64) -> Self {
+        Self {
+            period_ms: period_ms.max(1),
+            estop: false,
+            teleop: None,
+            last_sent_ms: None,
+            due: false,
+            stop: false,
+        }
+    }
+
+    pub fn set_estop(&mut self, engaged: bool) {
+        if engaged {
+            self.teleop = None;
+            self.due = true;
+        }
+        self.estop = engaged;
+    }
+
+    /// Drive at `cmd` until `until_ms` (capped at `now_ms` + the dead-man timeout). Ignored
+    /// while the e-stop is engaged or for a non-finite command.
+    pub fn teleop(&mut self, cmd: TeleopCommand, until_ms: u64, now_ms: u64) {
+        if self.estop || !(cmd.linear.is_finite() && cmd.angular.is_finite()) {
+            return;
+        }
+        let until = until_ms.min(now_ms + TELEOP_DEADMAN_MS);
+        let v = Velocity {
+            linear: cmd.linear,
+            angular: cmd.angular,
+        };
+        self.teleop = Some((v, until));
+        self.due = true;
+    }
+
+    /// Ends teleop (navigation takes over): one zero follows.
+    pub fn clear_teleop(&mut self) {
+        if self.teleop.take().is_some() {
+            self.stop = true;
+        }
+    }
+
+    pub fn is_teleop(&self) -> bool {
+        self.teleop.is_some()
+    }
+
+    /// What to publish now, if anything. Call it often (at least every period).
+    pub fn tick(&mut self, now_ms: u64) -> Option<Velocity> {
+        let period_over = self
+            .last_sent_ms
+            .is_none_or(|t| now_ms.saturating_sub(t) >= self.period_ms);
+        let out = if self.estop {
+            (self.due || period_over).then(Velocity::default)
+        } else if let Some((v, until)) = self.teleop {
+            if now_ms >= until {
+                self.teleop = None;
+                Some(Velocity::default())
+            } else {
+                (self.due || period_over).then_some(v)
+            }
+        } else if self.stop {
+            Some(Velocity::default())
+        } else {
+            None
+        };
+        self.due = false;
+        if out.is_some() {
+            self.stop = false;
+            self.last_sent_ms = Some(now_ms);
+        }
+        out
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The bridge: one robot's ROS-side state machine.
+// ---------------------------------------------------------------------------------------------
+
+/// What the bridge needs from the configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BridgeSettings {
+    pub use_localization: bool,
+    /// ROS name of the fleet's `map` frame, used in goals.
+    pub map_frame: String,
+    pub battery_scale: BatteryScale,
+    pub unknown_battery_percentage: f64,
+    /// How often `cmd_vel` is repeated while e-stopped or teleoperated.
+    pub cmd_vel_period_ms: u64,
+}
+
+impl Default for BridgeSettings {
+    fn default() -> Self {
+        Self {
+            use_localization: true,
+            map_frame: DEFAULT_FRAME.to_owned(),
+            battery_scale: BatteryScale::Fraction,
+            unknown_battery_percentage: 100.0,
+            cmd_vel_period_ms: 100,
+        }
+    }
+}
+
+/// Something the transport must do on the ROS side.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    /// Send a `NavigateToPose` goal; report its events with `key`.
+    SendGoal { key: u64, goal: NavigateToPoseGoal },
+    /// Cancel the goal sent with `key` (nothing to do if it is unknown or already over).
+    CancelGoal { key: u64 },
+    /// Publish on `cmd_vel`.
+    CmdVel(Velocity),
+}
+
+#[derive(Debug, Clone)]
+struct ActiveNav {
+    /// Key of the goal for the current leg.
+    key: u64,
+    poses: Vec<Pose>,
+    progress: WaypointProgress,
+}
+
+/// One robot's ROS-side behaviour; see the module documentation.
+///
+/// Waypoint tasks are run as a sequence of `NavigateToPose` goals, one per waypoint, the next
+/// sent when the previous one succeeded (works the same on every Nav2 release, unlike
+/// `NavigateThroughPoses`, whose goal type changed between distributions).
+#[derive(Debug)]
+pub struct RosBridge {
+    settings: BridgeSettings,
+    pose: PoseTracker,
+    battery: BatteryTracker,
+    velocity: Velocity,
+    gate: CmdVelGate,
+    nav: Option<ActiveNav>,
+    outcome: Option<NavOutcome>,
+    next_key: u64,
+    server_ready: bool,
+    estop: bool,
+    last_pose: Pose,
+    outputs: Vec<Output>,
+}
+
+impl RosBridge {
+    pub fn new(settings: BridgeSettings) -> Self {
+        Self {
+            pose: PoseTracker::new(settings.use_localization),
+            battery: BatteryTracker::new(
+                settings.battery_scale,
+                settings.unknown_battery_percentage,
+            ),
+            gate: CmdVelGate::new(settings.cmd_vel_period_ms),
+            settings,
+            velocity: Velocity::default(),
+            nav: None,
+            outcome: None,
+            next_key: 1,
+            server_ready: false,
+            estop: false,
+            last_pose: Pose::new(0.0, 0.0, 0.0),
+            outputs: Vec::new(),
+        }
+    }
+
+    // --- from ROS ---
+
+    pub fn on_odom(&mut self, msg: &Odometry) {
+        self.pose.on_odom(msg);
+        let v = velocity_from_twist(&msg.twist.twist);
+        if v.linear.is_finite() && v.angular.is_finite() {
+            self.velocity = v;
+        }
+    }
+
+    pub fn on_amcl_pose(&mut self, msg: &PoseWithCovarianceStamped) {
+        self.pose.on_amcl(msg);
+    }
+
+    pub fn on_battery(&mut self, msg: &BatteryState) {
+        self.battery.on_battery(msg);
+    }
+
+    /// Whether the `NavigateToPose` action server is there; goals are refused until it is.
+    pub fn set_server_ready(&mut self, ready: bool) {
+        self.server_ready = ready;
+    }
+
+    pub fn is_server_ready(&self) -> bool {
+        self.server_ready
+    }
+
+    fn is_current(&self, key: u64) -> bool {
+        self.nav.as_ref().is_some_and(|n| n.key == key)
+    }
+
+    /// Nav2 accepted the goal sent with `key`. A goal we no longer want is canceled.
+    pub fn on_goal_accepted(&mut self, key: u64) {
+        if !self.is_current(key) {
+            self.outputs.push(Output::CancelGoal { key });
+        }
+    }
+
+    /// The goal sent with `key` was rejected, or could not be sent or followed.
+    pub fn on_goal_failed(&mut self, key: u64, reason: String) {
+        if self.is_current(key) {
+            self.finish(NavOutcome::Failed(reason));
+        }
+    }
+
+    pub fn on_feedback(&mut self, key: u64, feedback: &NavigateToPoseFeedback) {
+        if let Some(nav) = self.nav.as_mut().filter(|n| n.key == key) {
+            nav.progress
+                .on_distance_remaining(feedback.distance_remaining as f64);
+        }
+    }
+
+    /// The goal sent with `key` ended with `status` (an `action_msgs/GoalStatus` code).
+    pub fn on_result(&mut self, key: u64, status: i8, result: &NavigateToPoseResult) {
+        if !self.is_current(key) {
+            return;
+        }
+        let outcome = outcome_from_status(status, result).unwrap_or_else(|| {
+            NavOutcome::Failed(format!(
+                "navigation ended with non-terminal status {status}"
+            ))
+        });
+        if outcome != NavOutcome::Succeeded {
+            self.finish(outcome);
+            return;
+        }
+        let key = self.next_key;
+        let Some(nav) = self.nav.as_mut() else {
+            return;
+        };
+        if nav.progress.leg_done() {
+            self.next_key += 1;
+            nav.key = key;
+            let goal =
+                navigate_to_pose_goal(&nav.poses[nav.progress.leg()], &self.settings.map_frame);
+            self.outputs.push(Output::SendGoal { key, goal });
+        } else {
+            self.finish(NavOutcome::Succeeded);
+        }
+    }
+
+    /// Call often (every few tens of milliseconds): queues `cmd_vel` output.
+    pub fn tick(&mut self, now_ms: u64) {
+        if let Some(v) = self.gate.tick(now_ms) {
+            self.outputs.push(Output::CmdVel(v));
+        }
+    }
+
+    /// The outputs queued since the last call, in order.
+    pub fn take_outputs(&mut self) -> Vec<Output> {
+        std::mem::take(&mut self.outputs)
+    }
+
+    // --- from the agent (RobotInterface) ---
+
+    /// Starts a navigation through `poses`, replacing (and canceling) any current one.
+    pub fn navigate(&mut self, poses: &[Pose]) -> Result<(), RobotError> {
+        if self.estop {
+            return Err(RobotError::GoalRejected("emergency stop engaged".into()));
+        }
+        if poses.is_empty() || poses.iter().any(|p| !p.is_finite()) {
+            return Err(RobotError::GoalRejected(
+                "goal has no poses or a non-finite pose".into(),
+            ));
+        }
+        if !self.server_ready {
+            return Err(RobotError::Unavailable(
+                "the Nav2 navigate_to_pose action server is not available".into(),
+            ));
+        }
+        if let Some(old) = self.nav.take() {
+            self.outputs.push(Output::CancelGoal { key: old.key });
+        }
+        self.outcome = None;
+        self.gate.clear_teleop();
+        let key = self.next_key;
+        self.next_key += 1;
+        let goal = navigate_to_pose_goal(&poses[0], &self.settings.map_frame);
+        self.nav = Some(ActiveNav {
+            key,
+            poses: poses.to_vec(),
+            progress: WaypointProgress::new(self.pose.pose().as_ref(), poses),
+        });
+        self.outputs.push(Output::SendGoal { key, goal });
+        Ok(())
+    }
+
+    /// Cancels the current navigation; its outcome is `Canceled`.
+    pub fn cancel(&mut self) {
+        if let Some(nav) = &self.nav {
+            self.outputs.push(Output::CancelGoal { key: nav.key });
+            self.finish(NavOutcome::Canceled);
+        }
+    }
+
+    /// Engaged: cancels navigation and teleop and holds zero velocity. Released: stops that.
+    pub fn set_estop(&mut self, engaged: bool) {
+        self.estop = engaged;
+        self.gate.set_estop(engaged);
+        if engaged {
+            self.cancel();
+        }
+    }
+
+    pub fn teleop(&mut self, cmd: TeleopCommand, until_ms: u64, now_ms: u64) {
+        if self.nav.is_none() {
+            self.gate.teleop(cmd, until_ms, now_ms);
+        }
+    }
+
+    fn finish(&mut self, outcome: NavOutcome) {
+        self.nav = None;
+        self.outcome = Some(outcome);
+    }
+
+    /// The robot's state; a finished navigation's outcome is reported once.
+    pub fn snapshot(&mut self) -> Snapshot {
+        if let Some(p) = self.pose.pose() {
+            self.last_pose = p;
+        }
+        Snapshot {
+            pose: self.last_pose.clone(),
+            velocity: self.velocity,
+            battery_percentage: self.battery.percentage(),
+            battery_voltage: self.battery.voltage(),
+            charging: self.battery.charging(),
+            nav_progress: self.nav.as_ref().map(|n| n.progress.progress()),
+            nav_outcome: self.outcome.take(),
+        }
+    }
+
+    pub fn battery_known(&self) -> bool {
+        self.battery.is_known()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::f64::consts::PI;
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() < 1e-9
+    }
+
+    fn odom(x: f64, y: f64, yaw: f64, t: i32) -> Odometry {
+        Odometry {
+            header: Header {
+                stamp: Time { sec: t, nanosec: 0 },
+                frame_id: "odom".into(),
+            },
+            pose: PoseWithCovariance {
+                pose: ros_from_pose(&Pose::new(x, y, yaw)),
+                covariance: vec![0.0; 36],
+            },
+            twist: TwistWithCovariance {
+                twist: twist_from_velocity(Velocity {
+                    linear: 0.3,
+                    angular: -0.1,
+                }),
+                covariance: vec![0.0; 36],
+            },
+            ..Odometry::default()
+        }
+    }
+
+    fn amcl(x: f64, y: f64, yaw: f64, t: i32) -> PoseWithCovarianceStamped {
+        PoseWithCovarianceStamped {
+            header: Header {
+                stamp: Time { sec: t, nanosec: 0 },
+                frame_id: "map".into(),
+            },
+            pose: PoseWithCovariance {
+                pose: ros_from_pose(&Pose::new(x, y, yaw)),
+                covariance: vec![0.0; 36],
+            },
+        }
+    }
+
+    fn battery(percentage: f32, status: u8) -> BatteryState {
+        BatteryState {
+            voltage: 12.1,
+            percentage,
+            charge: f32::NAN,
+            capacity: f32::NAN,
+            power_supply_status: status,
+            ..BatteryState::default()
+        }
+    }
+
+    fn assert_pose(p: &Pose, x: f64, y: f64, yaw: f64, frame: &str) {
+        assert!(
+            close(p.x, x) && close(p.y, y) && close(wrap_angle(p.yaw - yaw), 0.0),
+            "{p:?} is not ({x}, {y}, {yaw})"
+        );
+        assert_eq!(p.frame, frame);
+    }
+
+    #[test]
+    fn quaternion_and_yaw_round_trip() {
+        for yaw in [0.0, 0.3, -1.2, PI / 2.0, -PI / 2.0, 3.0, -3.0] {
+            let q = quaternion_from_yaw(yaw);
+            assert!(close(q.x * q.x + q.y * q.y + q.z * q.z + q.w * q.w, 1.0));
+            assert!(close(yaw_from_quaternion(&q), yaw), "{yaw}");
+        }
+        // π and -π are the same heading.
+        assert!(close(
+            yaw_from_quaternion(&quaternion_from_yaw(PI)).abs(),
+            PI
+        ));
+        // Identity, a non-normalized quaternion, and one with roll/pitch.
+        assert!(close(yaw_from_quaternion(&Quaternion::default()), 0.0));
+        let q = quaternion_from_yaw(0.7);
+        let scaled = Quaternion {
+            x: q.x * 3.0,
+            y: q.y * 3.0,
+            z: q.z * 3.0,
+            w: q.w * 3.0,
+        };
+        assert!(close(yaw_from_quaternion(&scaled), 0.7));
+        // 90° about z: (0, 0, sin 45°, cos 45°).
+        let h = std::f64::consts::FRAC_1_SQRT_2;
+        let q = Quaternion {
+            x: 0.0,
+            y: 0.0,
+            z: h,
+            w: h,
+        };
+        assert!(close(yaw_from_quaternion(&q), PI / 2.0));
+    }
+
+    #[test]
+    fn poses_and_twists_translate() {
+        let p = Pose::new(1.0, -2.0, 0.5);
+        assert_pose(
+            &pose_from_ros(&ros_from_pose(&p), "map"),
+            1.0,
+            -2.0,
+            0.5,
+            "map",
+        );
+        let v = Velocity {
+            linear: 0.4,
+            angular: -0.2,
+        };
+        let t = twist_from_velocity(v);
+        assert_eq!((t.linear.y, t.linear.z, t.angular.x), (0.0, 0.0, 0.0));
+        assert_eq!(velocity_from_twist(&t), v);
+    }
+
+    #[test]
+    fn odometry_is_the_pose_without_localization() {
+        let mut t = PoseTracker::new(false);
+        assert_eq!(t.pose(), None);
+        t.on_odom(&odom(1.0, 2.0, 0.3, 1));
+        t.on_amcl(&amcl(5.0, 5.0, 0.0, 1)); // ignored
+        assert_pose(&t.pose().unwrap(), 1.0, 2.0, 0.3, "odom");
+        // A non-finite odometry pose is ignored.
+        t.on_odom(&odom(f64::NAN, 0.0, 0.0, 2));
+        assert_pose(&t.pose().unwrap(), 1.0, 2.0, 0.3, "odom");
+        // The odometry frame comes from the header.
+        let mut m = odom(0.0, 0.0, 0.0, 3);
+        m.header.frame_id = "/tb3_1/odom".into();
+        t.on_odom(&m);
+        assert_eq!(t.pose().unwrap().frame, "tb3_1/odom");
+    }
+
+    #[test]
+    fn localization_gives_the_map_pose_and_odometry_carries_it_forward() {
+        let mut t = PoseTracker::new(true);
+        // Before localization: the odometry pose, labelled as such.
+        t.on_odom(&odom(0.0, 0.0, 0.0, 10));
+        assert_pose(&t.pose().unwrap(), 0.0, 0.0, 0.0, "odom");
+        // AMCL: the robot is at (2, 1) facing +y in the map while odometry says origin.
+        t.on_amcl(&amcl(2.0, 1.0, PI / 2.0, 10));
+        assert_pose(&t.pose().unwrap(), 2.0, 1.0, PI / 2.0, "map");
+        // It drives 1 m forward by odometry (odom +x); in the map that is +y.
+        t.on_odom(&odom(1.0, 0.0, 0.0, 11));
+        assert_pose(&t.pose().unwrap(), 2.0, 2.0, PI / 2.0, "map");
+        // A late AMCL pose stamped at t=10 is matched with the t=10 odometry, not the latest.
+        t.on_amcl(&amcl(2.1, 1.0, PI / 2.0, 10));
+        assert_pose(&t.pose().unwrap(), 2.1, 2.0, PI / 2.0, "map");
+        // A non-finite AMCL pose changes nothing.
+        t.on_amcl(&amcl(f64::NAN, 0.0, 0.0, 11));
+        assert_pose(&t.pose().unwrap(), 2.1, 2.0, PI / 2.0, "map");
+    }
+
+    #[test]
+    fn localization_before_odometry() {
+        let mut t = PoseTracker::new(true);
+        t.on_amcl(&amcl(3.0, 4.0, 0.0, 0));
+        assert_pose(&t.pose().unwrap(), 3.0, 4.0, 0.0, "map");
+        // The first odometry anchors map ← odom; motion then carries the pose.
+        t.on_odom(&odom(10.0, 0.0, 0.0, 1));
+        assert_pose(&t.pose().unwrap(), 3.0, 4.0, 0.0, "map");
+        t.on_odom(&odom(11.0, 0.0, 0.0, 2));
+        assert_pose(&t.pose().unwrap(), 4.0, 4.0, 0.0, "map");
+    }
+
+    #[test]
+    fn battery_percentage_units_and_unknowns() {
+        use BatteryScale::*;
+        let b = |p: f32| battery(p, 2);
+        assert_eq!(battery_percentage(&b(0.5), Fraction), Some(50.0));
+        assert_eq!(battery_percentage(&b(0.0), Fraction), Some(0.0));
+        assert_eq!(battery_percentage(&b(1.0), Fraction), Some(100.0));
+        // Above 1 is out of the definition: read as full, never as more.
+        assert_eq!(battery_percentage(&b(1.02), Fraction), Some(100.0));
+        assert_eq!(battery_percentage(&b(87.0), Fraction), Some(100.0));
+        // Drivers that publish percent.
+        assert_eq!(battery_percentage(&b(87.0), Percent), Some(87.0));
+        assert_eq!(battery_percentage(&b(120.0), Percent), Some(100.0));
+        // Unknown: NaN or negative, unless charge/capacity says.
+        assert_eq!(battery_percentage(&b(f32::NAN), Fraction), None);
+        assert_eq!(battery_percentage(&b(-1.0), Fraction), None);
+        assert_eq!(battery_percentage(&b(f32::INFINITY), Fraction), None);
+        let mut m = b(f32::NAN);
+        m.charge = 1.5;
+        m.capacity = 2.0;
+        assert_eq!(battery_percentage(&m, Fraction), Some(75.0));
+        m.capacity = 0.0;
+        assert_eq!(battery_percentage(&m, Fraction), None);
+        // Voltage and charging.
+        assert_eq!(battery_voltage(&b(0.5)), Some(12.100000381469727));
+        let mut m = b(0.5);
+        m.voltage = f32::NAN;
+        assert_eq!(battery_voltage(&m), None);
+        assert!(battery_charging(&battery(0.5, 1)));
+        for status in [0, 2, 3, 4] {
+            assert!(!battery_charging(&battery(0.5, status)), "{status}");
+        }
+    }
+
+    #[test]
+    fn battery_tracker_keeps_the_last_known_value() {
+        let mut t = BatteryTracker::new(BatteryScale::Fraction, 100.0);
+        assert!(!t.is_known());
+        assert_eq!(
+            (t.percentage(), t.voltage(), t.charging()),
+            (100.0, None, false)
+        );
+        t.on_battery(&battery(0.42, 1));
+        assert!(t.is_known());
+        assert!((t.percentage() - 42.0).abs() < 1e-4);
+        assert!(t.charging());
+        t.on_battery(&battery(f32::NAN, 2));
+        assert!((t.percentage() - 42.0).abs() < 1e-4, "kept");
+        assert!(!t.charging());
+        let pessimist = BatteryTracker::new(BatteryScale::Fraction, 0.0);
+        assert_eq!(pessimist.percentage(), 0.0);
+    }
+
+    #[test]
+    fn goal_json_for_the_untyped_client() {
+        let goal = navigate_to_pose_goal(&Pose::new(1.5, -2.0, PI / 2.0), "map");
+        let json = goal_to_json(&goal);
+        let pose = &json["pose"];
+        assert_eq!(pose["header"]["frame_id"], "map");
+        assert_eq!(pose["header"]["stamp"]["sec"], 0);
+        assert_eq!(pose["header"]["stamp"]["nanosec"], 0);
+        assert_eq!(pose["pose"]["position"]["x"], 1.5);
+        assert_eq!(pose["pose"]["position"]["y"], -2.0);
+        assert_eq!(pose["pose"]["position"]["z"], 0.0);
+        let o = &pose["pose"]["orientation"];
+        assert_eq!((o["x"].as_f64(), o["y"].as_f64()), (Some(0.0), Some(0.0)));
+        assert!(close(o["z"].as_f64().unwrap(), (PI / 4.0).sin()));
+        assert!(close(o["w"].as_f64().unwrap(), (PI / 4.0).cos()));
+        assert_eq!(json["behavior_tree"], "");
+        // The fleet frame maps onto the configured map frame; other frames pass through.
+        let g = navigate_to_pose_goal(&Pose::new(0.0, 0.0, 0.0), "world");
+        assert_eq!(g.pose.header.frame_id, "world");
+        let mut p = Pose::new(0.0, 0.0, 0.0);
+        p.frame = "odom".into();
+        assert_eq!(
+            navigate_to_pose_goal(&p, "world").pose.header.frame_id,
+            "odom"
+        );
+        p.frame = String::new();
+        assert_eq!(navigate_to_pose_goal(&p, "map").pose.header.frame_id, "map");
+    }
+
+    #[test]
+    fn feedback_and_result_json_decode() {
+        let fb = feedback_from_json(serde_json_like(
+            r#"{"current_pose":{"header":{"stamp":{"sec":3,"nanosec":5},"frame_id":"map"},
+                "pose":{"position":{"x":1.0,"y":2.0,"z":0.0},
+                        "orientation":{"x":0.0,"y":0.0,"z":0.0,"w":1.0}}},
+               "navigation_time":{"sec":4,"nanosec":0},
+               "estimated_time_remaining":{"sec":7,"nanosec":500000000},
+               "number_of_recoveries":2,"distance_remaining":3.25}"#,
+        ))
+        .unwrap();
+        assert_eq!(fb.distance_remaining, 3.25);
+        assert_eq!(fb.number_of_recoveries, 2);
+        assert_eq!(fb.estimated_time_remaining.as_secs_f64(), 7.5);
+        assert_eq!(fb.current_pose.pose.position.y, 2.0);
+        // NaN travels through JSON as null.
+        let fb = feedback_from_json(serde_json_like(r#"{"distance_remaining":null}"#)).unwrap();
+        assert!(fb.distance_remaining.is_nan());
+        // Jazzy result; Humble's empty one; garbage.
+        let r = result_from_json(serde_json_like(
+            r#"{"error_code":9002,"error_msg":"timed out"}"#,
+        ));
+        assert_eq!((r.error_code, r.error_msg.as_str()), (9002, "timed out"));
+        let r = result_from_json(serde_json_like(
+            r#"{"result":{"structure_needs_at_least_one_member":0}}"#,
+        ));
+        assert_eq!(r, NavigateToPoseResult::default());
+        assert_eq!(
+            result_from_json(serde_json_like("17")),
+            NavigateToPoseResult::default()
+        );
+    }
+
+    /// JSON text as a value, through the codec.
+    fn serde_json_like(text: &str) -> JsonValue {
+        codec::decode(text.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn goal_status_codes_map_to_outcomes() {
+        let empty = NavigateToPoseResult::default();
+        assert_eq!(
+            outcome_from_status(goal_status::SUCCEEDED, &empty),
+            Some(NavOutcome::Succeeded)
+        );
+        assert_eq!(outcome_from_status(4, &empty), Some(NavOutcome::Succeeded));
+        assert_eq!(outcome_from_status(5, &empty), Some(NavOutcome::Canceled));
+        assert_eq!(
+            outcome_from_status(6, &empty),
+            Some(NavOutcome::Failed("Nav2 aborted the goal".into()))
+        );
+        let jazzy = NavigateToPoseResult {
+            error_code: 9002,
+            error_msg: "timed out".into(),
+        };
+        assert_eq!(
+            outcome_from_status(6, &jazzy),
+            Some(NavOutcome::Failed(
+                "Nav2 aborted the goal: timed out (error code 9002)".into()
+            ))
+        );
+        for s in 0..=3 {
+            assert_eq!(outcome_from_status(s, &empty), None, "{s}");
+        }
+        assert!(matches!(
+            outcome_from_status(9, &empty),
+            Some(NavOutcome::Failed(_))
+        ));
+    }
+
+    #[test]
+    fn progress_from_distance_remaining_is_monotone_and_clamped() {
+        let mut p =
+            WaypointProgress::new(Some(&Pose::new(0.0, 0.0, 0.0)), &[Pose::new(4.0, 0.0, 0.0)]);
+        // No plan yet: Nav2 reports 0, which says nothing.
+        assert_eq!(p.on_distance_remaining(0.0), 0.0);
+        assert_eq!(p.on_distance_remaining(f64::NAN), 0.0);
+        assert_eq!(p.on_distance_remaining(-1.0), 0.0);
+        assert_eq!(p.on_distance_remaining(5.0), 0.0); // path longer than the straight line
+        assert!(close(p.on_distance_remaining(4.0), 0.2));
+        assert!(close(p.on_distance_remaining(2.5), 0.5));
+        // A replan that looks longer never takes progress back.
+        assert!(close(p.on_distance_remaining(4.5), 0.5));
+        assert!(close(p.on_distance_remaining(1.0), 1.0 - 1.0 / 5.0));
+        assert!(close(p.on_distance_remaining(0.0), 1.0));
+        assert!(!p.leg_done());
+        assert_eq!(p.progress(), 1.0);
+    }
+
+    #[test]
+    fn waypoint_progress_weighs_legs_by_length() {
+        let poses = [Pose::new(3.0, 0.0, 0.0), Pose::new(3.0, 1.0, 0.0)];
+        let mut p = WaypointProgress::new(Some(&Pose::new(0.0, 0.0, 0.0)), &poses);
+        assert_eq!((p.leg(), p.legs()), (0, 2));
+        p.on_distance_remaining(3.0);
+        assert!(close(p.on_distance_remaining(1.5), 1.5 / 4.0));
+        assert!(p.leg_done());
+        assert_eq!(p.leg(), 1);
+        assert!(close(p.progress(), 3.0 / 4.0));
+        // The new leg's first feedback starts from its own distance.
+        assert!(close(p.on_distance_remaining(1.0), 3.0 / 4.0));
+        assert!(close(p.on_distance_remaining(0.5), 3.5 / 4.0));
+        assert!(!p.leg_done());
+        assert_eq!(p.progress(), 1.0);
+        // Without a start pose the first leg weighs like an average other leg (here 1 m).
+        let mut p = WaypointProgress::new(None, &poses);
+        assert!(p.leg_done());
+        assert!(close(p.progress(), 0.5));
+        // Zero-length legs still count.
+        let mut p =
+            WaypointProgress::new(Some(&Pose::new(0.0, 0.0, 0.0)), &[Pose::new(0.0, 0.0, 0.0)]);
+        assert!(!p.leg_done());
+        assert_eq!(p.progress(), 1.0);
+    }
+
+    #[test]
+    fn teleop_dead_man_and_rate() {
+        let mut g = CmdVelGate::new(100);
+        assert_eq!(g.tick(0), None);
+        let cmd = TeleopCommand {
+            linear: 0.2,
+            angular: 0.1,
+        };
+        let v = Velocity {
+            linear: 0.2,
+            angular: 0.1,
+        };
+        // The deadline the executor gives is capped at the dead-man timeout.
+        g.teleop(cmd, 10_000, 1_000);
+        assert_eq!(g.tick(1_000), Some(v), "published at once");
+        assert_eq!(g.tick(1_050), None, "not faster than the rate");
+        assert_eq!(g.tick(1_100), Some(v), "repeated every period");
+        assert_eq!(g.tick(1_499), Some(v));
+        assert_eq!(
+            g.tick(1_500),
+            Some(Velocity::default()),
+            "zero at the deadline"
+        );
+        assert_eq!(g.tick(1_600), None, "then silence: Nav2 owns cmd_vel");
+        // A follow-up command extends the deadline.
+        g.teleop(cmd, 2_300, 2_000);
+        assert_eq!(g.tick(2_000), Some(v));
+        g.teleop(cmd, 2_700, 2_200);
+        assert_eq!(g.tick(2_200), Some(v), "a new command is sent at once");
+        assert_eq!(g.tick(2_600), Some(v));
+        assert_eq!(g.tick(2_700), Some(Velocity::default()));
+        // Non-finite commands are ignored.
+        g.teleop(
+            TeleopCommand {
+                linear: f64::NAN,
+                angular: 0.0,
+            },
+            4_000,
+            3_000,
+        );
+        assert_eq!(g.tick(3_000), None);
+        // Clearing teleop (navigation starts) sends one zero.
+        g.teleop(cmd, 5_400, 5_000);
+        assert_eq!(g.tick(5_000), Some(v));
+        g.clear_teleop();
+        assert_eq!(g.tick(5_010), Some(Velocity::default()));
+        assert_eq!(g.tick(5_200), None);
+    }
+
+    #[test]
+    fn estop_holds_zero_at_a_steady_rate_until_released() {
+        let mut g = CmdVelGate::new(100);
+        let cmd = TeleopCommand {
+            linear: 0.5,
+            angular: 0.0,
+        };
+        g.teleop(cmd, 1_500, 1_000);
+        assert!(g.tick(1_000).is_some());
+        g.set_estop(true);
+        assert!(!g.is_teleop(), "e-stop ends teleop");
+        assert_eq!(g.tick(1_010), Some(Velocity::default()), "at once");
+        let sent: Vec<u64> = (1_011..3_000)
+            .step_by(10)
+            .filter(|&t| g.tick(t).is_some())
+            .collect();
+        assert!(sent.len() >= 18 && sent.len() <= 20, "{} zeros", sent.len());
+        g.teleop(cmd, 3_400, 3_000);
+        assert_eq!(g.tick(3_100), Some(Velocity::default()), "teleop ignored");
+        g.set_estop(false);
+        assert_eq!(g.tick(3_300), None, "released: silence");
+    }
+
+    fn ready_bridge() -> RosBridge {
+        let mut b = RosBridge::new(BridgeSettings::default());
+        b.set_server_ready(true);
+        b.on_odom(&odom(0.0, 0.0, 0.0, 1));
+        b.on_amcl_pose(&amcl(0.0, 0.0, 0.0, 1));
+        b
+    }
+
+    fn sent_goal(outputs: &[Output]) -> (u64, NavigateToPoseGoal) {
+        outputs
+            .iter()
+            .find_map(|o| match o {
+                Output::SendGoal { key, goal } => Some((*key, goal.clone())),
+                _ => None,
+            })
+            .expect("a goal")
+    }
+
+    #[test]
+    fn bridge_runs_waypoints_as_a_sequence_of_goals() {
+        let mut b = ready_bridge();
+        b.navigate(&[Pose::new(2.0, 0.0, 0.0), Pose::new(2.0, 2.0, PI / 2.0)])
+            .unwrap();
+        let (k1, g1) = sent_goal(&b.take_outputs());
+        assert_eq!(g1.pose.pose.position.x, 2.0);
+        b.on_goal_accepted(k1);
+        assert!(b.take_outputs().is_empty());
+        let fb = |d: f32| NavigateToPoseFeedback {
+            distance_remaining: d,
+            ..Default::default()
+        };
+        b.on_feedback(k1, &fb(2.0));
+        b.on_feedback(k1, &fb(1.0));
+        let s = b.snapshot();
+        assert!(close(s.nav_progress.unwrap(), 0.25));
+        assert_eq!(s.nav_outcome, None);
+        b.on_result(k1, goal_status::SUCCEEDED, &Default::default());
+        let (k2, g2) = sent_goal(&b.take_outputs());
+        assert_ne!(k1, k2);
+        assert_eq!(g2.pose.pose.position.y, 2.0);
+        assert!(close(b.snapshot().nav_progress.unwrap(), 0.5));
+        // Late feedback of the first goal is ignored.
+        b.on_feedback(k1, &fb(0.0));
+        assert!(close(b.snapshot().nav_progress.unwrap(), 0.5));
+        b.on_result(k2, goal_status::SUCCEEDED, &Default::default());
+        let s = b.snapshot();
+        assert_eq!(s.nav_outcome, Some(NavOutcome::Succeeded));
+        assert_eq!(s.nav_progress, None);
+        assert_eq!(b.snapshot().nav_outcome, None, "reported once");
+    }
+
+    #[test]
+    fn bridge_failures_cancel_and_refusals() {
+        let mut b = RosBridge::new(BridgeSettings::default());
+        assert!(matches!(
+            b.navigate(&[Pose::new(1.0, 0.0, 0.0)]),
+            Err(RobotError::Unavailable(_))
+        ));
+        b.set_server_ready(true);
+        assert!(matches!(b.navigate(&[]), Err(RobotError::GoalRejected(_))));
+        // Aborted.
+        b.navigate(&[Pose::new(1.0, 0.0, 0.0)]).unwrap();
+        let (k, _) = sent_goal(&b.take_outputs());
+        b.on_result(k, goal_status::ABORTED, &Default::default());
+        assert!(matches!(
+            b.snapshot().nav_outcome,
+            Some(NavOutcome::Failed(_))
+        ));
+        // Rejected.
+        b.navigate(&[Pose::new(1.0, 0.0, 0.0)]).unwrap();
+        let (k, _) = sent_goal(&b.take_outputs());
+        b.on_goal_failed(k, "goal rejected".into());
+        assert_eq!(
+            b.snapshot().nav_outcome,
+            Some(NavOutcome::Failed("goal rejected".into()))
+        );
+        // Canceled by us: outcome at once, the cancel goes out, the late result is ignored.
+        b.navigate(&[Pose::new(1.0, 0.0, 0.0)]).unwrap();
+        let (k, _) = sent_goal(&b.take_outputs());
+        b.cancel();
+        assert_eq!(b.take_outputs(), vec![Output::CancelGoal { key: k }]);
+        assert_eq!(b.snapshot().nav_outcome, Some(NavOutcome::Canceled));
+        b.on_result(k, goal_status::CANCELED, &Default::default());
+        assert_eq!(b.snapshot().nav_outcome, None);
+        // A goal accepted after we dropped it is canceled then.
+        b.on_goal_accepted(k);
+        assert_eq!(b.take_outputs(), vec![Output::CancelGoal { key: k }]);
+        // Canceled by someone else.
+        b.navigate(&[Pose::new(1.0, 0.0, 0.0)]).unwrap();
+        let (k, _) = sent_goal(&b.take_outputs());
+        b.on_result(k, goal_status::CANCELED, &Default::default());
+        assert_eq!(b.snapshot().nav_outcome, Some(NavOutcome::Canceled));
+        // A new navigation replaces the old one: the old goal is canceled, no outcome.
+        b.navigate(&[Pose::new(1.0, 0.0, 0.0)]).unwrap();
+        let (k1, _) = sent_goal(&b.take_outputs());
+        b.navigate(&[Pose::new(2.0, 0.0, 0.0)]).unwrap();
+        let out = b.take_outputs();
+        assert_eq!(out[0], Output::CancelGoal { key: k1 });
+        assert!(matches!(out[1], Output::SendGoal { .. }));
+        assert_eq!(b.snapshot().nav_outcome, None);
+    }
+
+    #[test]
+    fn bridge_estop_cancels_and_holds_zero() {
+        let mut b = ready_bridge();
+        b.navigate(&[Pose::new(1.0, 0.0, 0.0)]).unwrap();
+        let (k, _) = sent_goal(&b.take_outputs());
+        b.set_estop(true);
+        b.tick(1_000);
+        assert_eq!(
+            b.take_outputs(),
+            vec![
+                Output::CancelGoal { key: k },
+                Output::CmdVel(Velocity::default())
+            ]
+        );
+        assert_eq!(b.snapshot().nav_outcome, Some(NavOutcome::Canceled));
+        assert!(matches!(
+            b.navigate(&[Pose::new(1.0, 0.0, 0.0)]),
+            Err(RobotError::GoalRejected(_))
+        ));
+        b.tick(1_100);
+        assert_eq!(b.take_outputs(), vec![Output::CmdVel(Velocity::default())]);
+        b.set_estop(false);
+        b.tick(1_200);
+        assert!(b.take_outputs().is_empty());
+        b.navigate(&[Pose::new(1.0, 0.0, 0.0)]).unwrap();
+    }
+
+    #[test]
+    fn bridge_snapshot_reports_pose_velocity_and_battery() {
+        let mut b = RosBridge::new(BridgeSettings {
+            unknown_battery_percentage: 55.0,
+            ..BridgeSettings::default()
+        });
+        let s = b.snapshot();
+        assert_pose(&s.pose, 0.0, 0.0, 0.0, "map");
+        assert_eq!(s.battery_percentage, 55.0);
+        assert!(!b.battery_known());
+        b.on_odom(&odom(1.0, 0.0, 0.0, 1));
+        b.on_battery(&battery(0.25, 1));
+        let s = b.snapshot();
+        assert_pose(&s.pose, 1.0, 0.0, 0.0, "odom");
+        assert_eq!(
+            s.velocity,
+            Velocity {
+                linear: 0.3,
+                angular: -0.1
+            }
+        );
+        assert!((s.battery_percentage - 25.0).abs() < 1e-4);
+        assert!(s.charging);
+        assert!(s.battery_voltage.is_some());
+        // Teleop only when not navigating; navigation ends teleop.
+        b.set_server_ready(true);
+        let cmd = TeleopCommand {
+            linear: 0.1,
+            angular: 0.0,
+        };
+        b.teleop(cmd, 10_400, 10_000);
+        b.tick(10_000);
+        assert_eq!(
+            b.take_outputs(),
+            vec![Output::CmdVel(Velocity {
+                linear: 0.1,
+                angular: 0.0
+            })]
+        );
+        b.navigate(&[Pose::new(3.0, 0.0, 0.0)]).unwrap();
+        b.tick(10_050);
+        let out = b.take_outputs();
+        assert!(
+            out.contains(&Output::CmdVel(Velocity::default())),
+            "{out:?}"
+        );
+        b.teleop(cmd, 10_500, 10_100);
+        b.tick(10_100);
+        assert!(b.take_outputs().is_empty(), "no teleop while navigating");
+    }
+}
