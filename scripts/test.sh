@@ -17,6 +17,9 @@ fi
 echo "== deployment files"
 python3 scripts/check_deploy.py
 
+echo "== launch files"
+python3 scripts/check_launch.py
+
 echo "== build"
 cargo build --workspace --bins --locked
 
