@@ -11,6 +11,7 @@ use fms_msgs::{
 };
 
 use crate::robot::{NavOutcome, Snapshot};
+use fms_msgs::server_to_robot::is_charge;
 
 /// How long a teleop command keeps the robot moving without a follow-up (dead-man).
 pub const TELEOP_DEADMAN_MS: u64 = 500;
@@ -32,9 +33,6 @@ pub enum Action {
     /// A charging task arrived at its charger.
     Dock,
 }
-
-/// `parameters.action` of a task that sends the robot to a charger.
-pub const CHARGE_ACTION: &str = "charge";
 
 /// What one input produced.
 #[derive(Debug, Default, PartialEq)]
@@ -270,10 +268,10 @@ impl Executor {
             // An outcome for a goal we no longer track (e.g. already canceled) is ignored.
             match outcome.clone() {
                 NavOutcome::Succeeded => {
-                    let charge = self.running.as_ref().is_some_and(|r| {
-                        r.cmd.parameters.get("action").and_then(|a| a.as_str())
-                            == Some(CHARGE_ACTION)
-                    });
+                    let charge = self
+                        .running
+                        .as_ref()
+                        .is_some_and(|r| is_charge(&r.cmd.parameters));
                     if charge {
                         fx.actions.push(Action::Dock);
                     }
@@ -360,6 +358,7 @@ impl Executor {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use fms_msgs::server_to_robot::charge_parameters;
     use fms_msgs::{Goal, Priority, Velocity};
 
     fn tid(s: &str) -> TaskId {
@@ -564,7 +563,7 @@ mod tests {
     fn a_finished_charge_task_docks() {
         let mut ex = Executor::new(1);
         let mut cmd = task("c1");
-        cmd.parameters.insert("action".into(), "charge".into());
+        cmd.parameters = charge_parameters();
         ex.on_task(cmd, 0);
         let (fx, _) = ex.on_poll(&snap(None, Some(NavOutcome::Succeeded)), 1, 10);
         assert_eq!(fx.actions, vec![Action::Dock]);

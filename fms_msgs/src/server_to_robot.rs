@@ -21,6 +21,22 @@ pub struct TaskCommand {
     pub parameters: JsonMap,
 }
 
+/// `parameters.action` of a task that sends the robot to a charger: on arrival the robot
+/// docks and charges.
+pub const CHARGE_ACTION: &str = "charge";
+
+/// Task parameters that mark a charging task.
+pub fn charge_parameters() -> JsonMap {
+    let mut p = JsonMap::new();
+    p.insert("action".into(), CHARGE_ACTION.into());
+    p
+}
+
+/// True for the parameters of a charging task.
+pub fn is_charge(parameters: &JsonMap) -> bool {
+    parameters.get("action").and_then(|a| a.as_str()) == Some(CHARGE_ACTION)
+}
+
 /// Where a task goes: one pose, or several in order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

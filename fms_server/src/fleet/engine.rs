@@ -18,8 +18,6 @@ use crate::store::EventCursor;
 
 /// The setting that persists the fleet e-stop.
 pub const FLEET_ESTOP_SETTING: &str = "fleet_estop";
-/// `parameters.action` of the tasks that send a robot to a charger.
-pub const CHARGE_ACTION: &str = "charge";
 
 /// Engine settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -135,7 +133,7 @@ pub struct TaskEngine {
 }
 
 fn is_charge(task: &Task) -> bool {
-    task.parameters.get("action").and_then(JsonValue::as_str) == Some(CHARGE_ACTION)
+    fms_msgs::server_to_robot::is_charge(&task.parameters)
 }
 
 /// Persists first, keeping relative order.

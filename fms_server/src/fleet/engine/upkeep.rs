@@ -3,12 +3,9 @@
 
 use std::collections::HashSet;
 
-use fms_msgs::codec::{JsonMap, JsonValue};
 use fms_msgs::{CancelCommand, Goal, Priority, RobotId, TaskId};
 
-use super::{
-    fleet_estop_cmd, is_charge, order, Effect, Retry, RobotView, TaskEngine, CHARGE_ACTION,
-};
+use super::{fleet_estop_cmd, is_charge, order, Effect, Retry, RobotView, TaskEngine};
 use crate::fleet::dispatch::{self, Candidate};
 use crate::fleet::tasks::{HistoryEntry, Task, TaskStatus};
 
@@ -239,8 +236,7 @@ impl TaskEngine {
                 return;
             };
             taken.insert(charger.name.clone());
-            let mut parameters = JsonMap::new();
-            parameters.insert("action".into(), JsonValue::String(CHARGE_ACTION.into()));
+            let parameters = fms_msgs::server_to_robot::charge_parameters();
             let id = TaskId::new(format!("charge-{}-{now}", r.id)).unwrap_or_else(|_| {
                 TaskId::new(format!("charge-{now}")).expect("a short ascii id is valid")
             });
