@@ -32,7 +32,18 @@ pub fn make_robot(config: &AgentConfig) -> Result<Box<dyn RobotInterface>, Strin
              colcon build --packages-select fms_agent --cargo-args --features ros2)"
                 .into(),
         ),
-        Interface::Ros2dds => Err("this fms_agent was built without the `ros2dds` feature".into()),
+        #[cfg(feature = "ros2dds")]
+        Interface::Ros2dds => {
+            robot::ros2dds::Ros2ddsRobot::start(&config.ros2, &config.ros2dds, &config.ros.remaps)
+                .map(|r| Box::new(r) as Box<dyn RobotInterface>)
+                .map_err(|e| e.to_string())
+        }
+        #[cfg(not(feature = "ros2dds"))]
+        Interface::Ros2dds => Err(
+            "this fms_agent was built without the `ros2dds` feature (see docs/ros2.md: \
+             cargo build -p fms_agent --features ros2dds)"
+                .into(),
+        ),
     }
 }
 

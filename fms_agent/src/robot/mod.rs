@@ -2,7 +2,10 @@
 
 #[cfg(feature = "ros2")]
 pub mod ros2;
+#[cfg(feature = "ros2dds")]
+pub mod ros2dds;
 pub mod ros_msgs;
+pub mod ros_names;
 pub mod sim;
 
 use fms_msgs::{Pose, TeleopCommand, Velocity};
