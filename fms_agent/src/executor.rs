@@ -7,7 +7,7 @@ use std::collections::{HashMap, VecDeque};
 use fms_msgs::robot_to_server::TaskProgress;
 use fms_msgs::{
     Battery, CancelCommand, EstopCommand, EventKind, Pose, RobotEvent, RobotMode, RobotState,
-    TaskCommand, TaskId, TeleopCommand, PROTOCOL_VERSION,
+    TaskCommand, TaskId, TeleopCommand, MAX_OPERATOR_LEN, PROTOCOL_VERSION, TELEOP_LEASE_MS,
 };
 
 use crate::robot::{NavOutcome, Snapshot};
@@ -57,6 +57,8 @@ pub struct Executor {
     running: Option<Running>,
     estopped: bool,
     teleop_until_ms: u64,
+    /// The teleop lease: its holder and when it lapses.
+    lease: Option<(String, u64)>,
     /// The final event of recently finished (or refused) tasks, replayed on a duplicate command.
     finished: HashMap<TaskId, EventKind>,
     finished_order: VecDeque<TaskId>,
@@ -71,6 +73,7 @@ impl Executor {
             running: None,
             estopped: false,
             teleop_until_ms: 0,
+            lease: None,
             finished: HashMap::new(),
             finished_order: VecDeque::new(),
         }
@@ -238,14 +241,44 @@ impl Executor {
         fx
     }
 
-    /// `cmd/teleop`: honoured only when idle and not e-stopped.
+    /// Who holds the teleop lease at `now_ms`, if anyone.
+    pub fn lease_holder(&self, now_ms: u64) -> Option<&str> {
+        self.lease
+            .as_ref()
+            .filter(|(_, until)| now_ms < *until)
+            .map(|(who, _)| who.as_str())
+    }
+
+    /// `cmd/teleop`, under the teleop lease (see `TeleopCommand`): a command from anyone but
+    /// the holder is ignored; the holder's `release` stops the robot and frees the lease.
+    /// Motion is honoured only when idle and not e-stopped.
     pub fn on_teleop(&mut self, cmd: TeleopCommand, now_ms: u64) -> Effects {
         let mut fx = Effects::default();
-        if !self.estopped
-            && self.running.is_none()
-            && cmd.linear.is_finite()
-            && cmd.angular.is_finite()
-        {
+        let operator = cmd.operator.clone().unwrap_or_default();
+        if operator.len() > MAX_OPERATOR_LEN {
+            return fx;
+        }
+        if let Some(holder) = self.lease_holder(now_ms) {
+            if holder != operator {
+                return fx;
+            }
+        }
+        if cmd.release {
+            self.lease = None;
+            if now_ms < self.teleop_until_ms {
+                self.teleop_until_ms = now_ms;
+                fx.actions.push(Action::Teleop {
+                    cmd: TeleopCommand::drive(0.0, 0.0, cmd.operator),
+                    until_ms: now_ms,
+                });
+            }
+            return fx;
+        }
+        if !cmd.linear.is_finite() || !cmd.angular.is_finite() {
+            return fx;
+        }
+        self.lease = Some((operator, now_ms + TELEOP_LEASE_MS));
+        if !self.estopped && self.running.is_none() {
             self.teleop_until_ms = now_ms + TELEOP_DEADMAN_MS;
             fx.actions.push(Action::Teleop {
                 cmd,
@@ -351,6 +384,7 @@ impl Executor {
                 task_id: r.cmd.task_id.clone(),
                 progress: r.progress,
             }),
+            teleop_operator: self.lease_holder(now_ms).map(str::to_owned),
         }
     }
 }
@@ -510,10 +544,7 @@ mod tests {
         ));
         assert!(ex
             .on_teleop(
-                TeleopCommand {
-                    linear: 1.0,
-                    angular: 0.0
-                },
+                TeleopCommand::drive(1.0, 0.0, None),
                 3
             )
             .actions
@@ -575,20 +606,11 @@ mod tests {
     #[test]
     fn teleop_sets_a_deadman_deadline_and_mode() {
         let mut ex = Executor::new(1);
-        let fx = ex.on_teleop(
-            TeleopCommand {
-                linear: 0.3,
-                angular: 0.0,
-            },
-            100,
-        );
+        let fx = ex.on_teleop(TeleopCommand::drive(0.3, 0.0, None), 100);
         assert_eq!(
             fx.actions,
             vec![Action::Teleop {
-                cmd: TeleopCommand {
-                    linear: 0.3,
-                    angular: 0.0
-                },
+                cmd: TeleopCommand::drive(0.3, 0.0, None),
                 until_ms: 600
             }]
         );
@@ -600,5 +622,44 @@ mod tests {
             ex.on_poll(&snap(None, None), 2, 700).1.mode,
             RobotMode::Idle
         );
+    }
+
+    #[test]
+    fn one_operator_holds_the_teleop_lease_until_it_lapses_or_is_released() {
+        let mut ex = Executor::new(1);
+        let alice = |l: f64| TeleopCommand::drive(l, 0.0, Some("alice".into()));
+        let bob = |l: f64| TeleopCommand::drive(l, 0.0, Some("bob".into()));
+        assert_eq!(ex.on_teleop(alice(0.2), 1000).actions.len(), 1);
+        assert_eq!(ex.lease_holder(1000), Some("alice"));
+        // Bob is refused while Alice holds it, even after her dead-man stopped the robot.
+        assert!(ex.on_teleop(bob(0.5), 1200).actions.is_empty());
+        assert!(ex.on_teleop(bob(0.5), 3900).actions.is_empty());
+        let state = ex.on_poll(&snap(None, None), 1, 3900).1;
+        assert_eq!(state.teleop_operator.as_deref(), Some("alice"));
+        assert_eq!(state.mode, RobotMode::Idle);
+        // Alice renews it; it lapses TELEOP_LEASE_MS after her last command.
+        assert_eq!(ex.on_teleop(alice(0.1), 3950).actions.len(), 1);
+        assert!(ex.on_teleop(bob(0.5), 3950 + TELEOP_LEASE_MS - 1).actions.is_empty());
+        assert_eq!(ex.on_teleop(bob(0.5), 3950 + TELEOP_LEASE_MS).actions.len(), 1);
+        assert_eq!(ex.lease_holder(7000), Some("bob"));
+        // Alice cannot release Bob's lease; Bob's release stops the robot at once.
+        let mut release = bob(0.0);
+        release.release = true;
+        let mut alice_release = alice(0.0);
+        alice_release.release = true;
+        assert!(ex.on_teleop(alice_release, 7000).actions.is_empty());
+        assert_eq!(
+            ex.on_teleop(release, 7001).actions,
+            vec![Action::Teleop {
+                cmd: TeleopCommand::drive(0.0, 0.0, Some("bob".into())),
+                until_ms: 7001
+            }]
+        );
+        assert_eq!(ex.lease_holder(7001), None);
+        assert_eq!(ex.on_poll(&snap(None, None), 2, 7001).1.teleop_operator, None);
+        // Then anyone may take it; an oversized operator name is ignored.
+        assert_eq!(ex.on_teleop(alice(0.2), 7002).actions.len(), 1);
+        let long = TeleopCommand::drive(0.2, 0.0, Some("x".repeat(MAX_OPERATOR_LEN + 1)));
+        assert!(ex.on_teleop(long, 20000).actions.is_empty());
     }
 }

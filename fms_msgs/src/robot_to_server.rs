@@ -20,6 +20,9 @@ pub struct RobotState {
     pub mode: RobotMode,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task: Option<TaskProgress>,
+    /// The operator holding the teleop lease, while one does (see `TeleopCommand`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub teleop_operator: Option<String>,
 }
 
 /// The task a robot is executing and how far along it is (0.0-1.0).
@@ -48,6 +51,13 @@ impl RobotState {
             if !(0.0..=1.0).contains(&t.progress) {
                 return Err(format!("task.progress {} is outside 0-1", t.progress));
             }
+        }
+        if self
+            .teleop_operator
+            .as_ref()
+            .is_some_and(|o| o.len() > crate::MAX_OPERATOR_LEN)
+        {
+            return Err("teleop_operator is too long".into());
         }
         Ok(())
     }

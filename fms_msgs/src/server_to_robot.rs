@@ -77,8 +77,36 @@ pub struct EstopCommand {
 
 /// `cmd/teleop`: drive at this body velocity. The robot stops by itself when commands
 /// stop arriving (dead-man timeout, 500 ms).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+///
+/// Teleop runs under a lease: the first command from an `operator` takes it, each command
+/// renews it, and it lapses [`TELEOP_LEASE_MS`] after the holder's last command (or at once
+/// with `release`). While one operator holds it, the robot ignores everybody else's commands.
+/// Commands without an operator count as one anonymous operator.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TeleopCommand {
     pub linear: f64,
     pub angular: f64,
+    /// Who drives (at most [`MAX_OPERATOR_LEN`] bytes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator: Option<String>,
+    /// Stop now and give the lease up.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub release: bool,
+}
+
+/// How long a teleop lease outlives its holder's last command.
+pub const TELEOP_LEASE_MS: u64 = 3000;
+/// Longest operator name in a teleop command or a robot state.
+pub const MAX_OPERATOR_LEN: usize = 64;
+
+impl TeleopCommand {
+    /// A drive command from `operator`.
+    pub fn drive(linear: f64, angular: f64, operator: Option<String>) -> Self {
+        Self {
+            linear,
+            angular,
+            operator,
+            release: false,
+        }
+    }
 }

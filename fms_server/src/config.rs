@@ -59,6 +59,9 @@ pub struct Cli {
     /// TOML file of named locations and chargers (see config/locations.toml).
     #[arg(long, env = "FMS_LOCATIONS")]
     pub locations: Option<PathBuf>,
+    /// Site map for the dashboard: a ROS map_server `map.yaml` (see config/maps/demo.yaml).
+    #[arg(long, env = "FMS_MAP")]
+    pub map: Option<PathBuf>,
 }
 
 /// Subcommands besides running the server.
@@ -88,6 +91,7 @@ pub struct FileConfig {
     pub database_url: Option<String>,
     pub data_dir: Option<PathBuf>,
     pub locations: Option<PathBuf>,
+    pub map: Option<PathBuf>,
     pub presence: Option<FilePresence>,
     pub dispatch: Option<FileDispatch>,
 }
@@ -124,6 +128,8 @@ pub struct ServerConfig {
     pub database_url: Option<String>,
     pub data_dir: PathBuf,
     pub locations: Vec<Location>,
+    /// ROS map (`map.yaml`) shown by the dashboard; none: the dashboard draws a grid.
+    pub map: Option<PathBuf>,
     pub presence: PresenceParams,
     pub engine: EngineParams,
 }
@@ -260,7 +266,7 @@ impl ServerConfig {
             frontend_dir: cli
                 .frontend_dir
                 .or(file.frontend_dir)
-                .unwrap_or_else(|| PathBuf::from("frontend/static")),
+                .unwrap_or_else(|| PathBuf::from("frontend/dist")),
             log_level: cli
                 .log_level
                 .or(file.log_level)
@@ -280,6 +286,7 @@ impl ServerConfig {
                 .or(file.data_dir)
                 .unwrap_or_else(|| PathBuf::from("data")),
             locations,
+            map: cli.map.or(file.map),
             presence,
             engine,
         })

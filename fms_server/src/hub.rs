@@ -18,6 +18,8 @@ const CHANNEL_CAPACITY: usize = 4096;
 pub struct Frame {
     pub robot: Option<RobotId>,
     pub text: Utf8Bytes,
+    /// A robot's state: a newer one for the same robot replaces it in a batch.
+    pub is_state: bool,
 }
 
 /// What WebSocket clients receive.
@@ -75,15 +77,20 @@ impl Hub {
     /// Serializes and sends; a message with no listener is simply dropped.
     pub fn publish(&self, robot: Option<&RobotId>, msg: &LiveMessage<'_>) {
         if self.has_listeners() {
-            self.send_text(robot, encode_text(msg));
+            let _ = self.tx.send(Frame {
+                robot: robot.cloned(),
+                text: encode_text(msg).into(),
+                is_state: matches!(msg, LiveMessage::StateUpdate { .. }),
+            });
         }
     }
 
-    /// Sends an already serialized message.
-    pub fn send_text(&self, robot: Option<&RobotId>, text: String) {
+    /// Sends a robot's `state_update`, already serialized.
+    pub fn send_state(&self, robot: &RobotId, text: String) {
         let _ = self.tx.send(Frame {
-            robot: robot.cloned(),
+            robot: Some(robot.clone()),
             text: text.into(),
+            is_state: true,
         });
     }
 }

@@ -11,6 +11,7 @@ pub mod fleet;
 pub mod http;
 pub mod hub;
 pub mod link;
+pub mod map;
 pub mod metrics;
 pub mod store;
 
@@ -39,6 +40,11 @@ pub enum ServerError {
     Http(#[from] std::io::Error),
     #[error(transparent)]
     Store(#[from] store::StoreError),
+    #[error("map {path}: {source}")]
+    Map {
+        path: std::path::PathBuf,
+        source: map::MapError,
+    },
 }
 
 /// A started server: Zenoh is up and ingesting, the coordinator runs; HTTP is not served yet.
@@ -53,6 +59,17 @@ pub struct Server {
 impl Server {
     /// Opens Zenoh (embedded router or client), subscribes, and starts the coordinator.
     pub async fn start(config: ServerConfig) -> Result<Self, ServerError> {
+        let map = match &config.map {
+            Some(path) => {
+                let m = map::load(path).map_err(|source| ServerError::Map {
+                    path: path.clone(),
+                    source,
+                })?;
+                tracing::info!(path = %path.display(), width = m.meta.width, height = m.meta.height, resolution = m.meta.resolution, "site map loaded");
+                Some(Arc::new(m))
+            }
+            None => None,
+        };
         let store = store::open_store(config.database_url.as_deref(), &config.data_dir).await?;
         // Recover: every open task, the event cursors and the fleet e-stop.
         let open = store.open_tasks().await?;
@@ -113,6 +130,7 @@ impl Server {
                 frontend_dir: Some(config.frontend_dir.clone()),
                 cors_origins: config.cors_origins.clone(),
                 locations: config.locations.clone(),
+                map,
             }),
         };
         Ok(Self {

@@ -170,7 +170,7 @@ fn update_and_publish(
         (change, text.flatten())
     };
     if let Some(text) = text {
-        shared.hub.send_text(Some(id), text);
+        shared.hub.send_state(id, text);
     }
     report(coord, change);
 }

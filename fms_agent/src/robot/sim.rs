@@ -165,7 +165,7 @@ impl SimRobot {
                     .min(2.0 * dist + 0.05);
                 v = v.min(p.max_speed);
             }
-        } else if let Some((cmd, until)) = self.teleop {
+        } else if let Some((cmd, until)) = self.teleop.clone() {
             if now_ms <= until && self.battery > 0.0 {
                 v = cmd.linear.clamp(-p.max_speed, p.max_speed);
                 w = cmd.angular.clamp(-p.max_turn_rate, p.max_turn_rate);
@@ -445,10 +445,7 @@ mod tests {
         assert_eq!(held, s.pose, "moved while e-stopped");
         assert!(r.navigate(&[Pose::new(1.0, 1.0, 0.0)], 5_000).is_err());
         r.teleop(
-            TeleopCommand {
-                linear: 1.0,
-                angular: 0.0,
-            },
+            TeleopCommand::drive(1.0, 0.0, None),
             6_000,
             5_000,
         );
@@ -462,10 +459,7 @@ mod tests {
         let mut r = SimRobot::new(SimParams::default(), Pose::new(0.0, 0.0, 0.0));
         r.poll(0);
         r.teleop(
-            TeleopCommand {
-                linear: 0.5,
-                angular: 0.0,
-            },
+            TeleopCommand::drive(0.5, 0.0, None),
             500,
             0,
         );

@@ -214,6 +214,7 @@ impl Registry {
                 },
                 mode: RobotMode::Idle,
                 task: None,
+                teleop_operator: None,
             });
             state.stamp_ms = now;
             match update {
@@ -289,6 +290,7 @@ mod tests {
             },
             mode: RobotMode::Idle,
             task: None,
+            teleop_operator: None,
         }
     }
 

@@ -22,6 +22,7 @@ pub use error::{ApiError, ErrorCode};
 
 use crate::coordinator::{CoordinatorHandle, Shared};
 use crate::fleet::engine::Location;
+use crate::map::MapAsset;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -40,6 +41,8 @@ pub struct HttpOptions {
     pub cors_origins: Vec<String>,
     /// Named locations tasks may target.
     pub locations: Vec<Location>,
+    /// The site map, if one is configured.
+    pub map: Option<Arc<MapAsset>>,
 }
 
 /// JSON body whose rejections use our error envelope.
@@ -72,6 +75,8 @@ pub fn app(state: AppState) -> Router {
         .route("/tasks/{id}", get(tasks::get_one))
         .route("/tasks/{id}/cancel", post(tasks::cancel))
         .route("/locations", get(tasks::locations))
+        .route("/map", get(ops::map_meta))
+        .route("/map/image", get(ops::map_image))
         .route("/fleet/status", get(fleet::status))
         .route("/fleet/emergency-stop", post(fleet::estop))
         .route("/fleet/emergency-stop/release", post(fleet::release))

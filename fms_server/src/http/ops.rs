@@ -1,4 +1,4 @@
-//! Operational endpoints: `/healthz` and Prometheus `/metrics`.
+//! Operational endpoints: `/healthz`, Prometheus `/metrics`, and the site map (`/api/map`).
 
 use axum::extract::State;
 use axum::http::header;
@@ -53,4 +53,29 @@ pub async fn metrics(State(st): State<AppState>) -> Result<impl IntoResponse, Ap
         )],
         st.shared.metrics.render(&snap),
     ))
+}
+
+/// `GET /api/map`: the site map's metadata (404 `NOT_FOUND` when none is configured).
+pub async fn map_meta(State(st): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    let map = st.http.map.as_ref().ok_or_else(no_map)?;
+    Ok(Json(map.meta.clone()))
+}
+
+/// `GET /api/map/image`: the thresholded occupancy grid as a grey PNG.
+pub async fn map_image(State(st): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    let map = st.http.map.clone().ok_or_else(no_map)?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "image/png"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        map.png.clone(),
+    ))
+}
+
+fn no_map() -> ApiError {
+    ApiError::new(
+        super::ErrorCode::NotFound,
+        "no site map is configured (--map config/maps/NAME.yaml)",
+    )
 }

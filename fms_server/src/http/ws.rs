@@ -1,10 +1,12 @@
 //! `/ws`: live `state_update`, `task_update`, `system_event` and `heartbeat` messages, with
 //! `subscribe` / `unsubscribe` by robot id. A new client first gets every robot's state.
+//! `/ws?batch_ms=100` sends `{"type":"batch","messages":[…]}` at most every 100 ms instead,
+//! keeping only each robot's latest state: what a dashboard of a large fleet wants.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::response::Response;
 use fms_msgs::codec::encode_text;
@@ -13,10 +15,62 @@ use futures_util::{SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast::error::RecvError;
 
-use super::{AppState, ErrorCode};
+use super::{ApiError, ApiQuery, AppState, ErrorCode};
 use crate::hub::{Frame, LiveMessage};
 
 const HEARTBEAT: Duration = Duration::from_secs(1);
+/// Accepted `batch_ms` values.
+const BATCH_MS: std::ops::RangeInclusive<u64> = 10..=5000;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WsParams {
+    /// Send batches at most this often (ms) instead of one message per frame.
+    batch_ms: Option<u64>,
+}
+
+/// Frames waiting for the next batch: each robot's state is kept once, at the place its
+/// first state took; everything else is kept in order.
+#[derive(Debug, Default)]
+struct Batch {
+    items: Vec<Utf8Bytes>,
+    state_at: HashMap<RobotId, usize>,
+}
+
+impl Batch {
+    fn push(&mut self, frame: Frame) {
+        match (frame.is_state, frame.robot) {
+            (true, Some(robot)) => match self.state_at.get(&robot) {
+                Some(&i) => self.items[i] = frame.text,
+                None => {
+                    self.state_at.insert(robot, self.items.len());
+                    self.items.push(frame.text);
+                }
+            },
+            _ => self.items.push(frame.text),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// The batch message, emptying the batch.
+    fn take(&mut self) -> String {
+        let len: usize = self.items.iter().map(|t| t.len() + 1).sum();
+        let mut out = String::with_capacity(len + 40);
+        out.push_str(r#"{"type":"batch","messages":["#);
+        for (i, item) in self.items.drain(..).enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(item.as_str());
+        }
+        out.push_str("]}");
+        self.state_at.clear();
+        out
+    }
+}
 
 /// What a client may send.
 #[derive(Debug, Deserialize)]
@@ -93,31 +147,55 @@ struct ErrorBody<'a> {
     message: &'a str,
 }
 
-pub async fn upgrade(ws: WebSocketUpgrade, State(st): State<AppState>) -> Response {
-    ws.max_message_size(64 * 1024)
-        .on_upgrade(move |socket| client(socket, st))
+pub async fn upgrade(
+    ws: WebSocketUpgrade,
+    State(st): State<AppState>,
+    ApiQuery(params): ApiQuery<WsParams>,
+) -> Result<Response, ApiError> {
+    let batch = match params.batch_ms {
+        Some(ms) if BATCH_MS.contains(&ms) => Some(Duration::from_millis(ms)),
+        Some(ms) => {
+            return Err(ApiError::validation(format!(
+                "batch_ms {ms} is outside {}-{}",
+                BATCH_MS.start(),
+                BATCH_MS.end()
+            )))
+        }
+        None => None,
+    };
+    Ok(ws
+        .max_message_size(64 * 1024)
+        .on_upgrade(move |socket| client(socket, st, batch)))
 }
 
-async fn client(socket: WebSocket, st: AppState) {
+/// Every robot's current state, as `state_update` frames.
+fn snapshot(st: &AppState) -> Vec<Frame> {
+    let reg = st.shared.registry();
+    reg.robots()
+        .filter_map(|e| {
+            e.state.as_ref().map(|state| Frame {
+                robot: Some(e.id.clone()),
+                text: encode_text(&LiveMessage::StateUpdate {
+                    robot_id: &e.id,
+                    presence: e.presence,
+                    state,
+                })
+                .into(),
+                is_state: true,
+            })
+        })
+        .collect()
+}
+
+async fn client(socket: WebSocket, st: AppState, batch_every: Option<Duration>) {
     // Subscribe before the snapshot so nothing between the two is missed.
     let mut rx = st.shared.hub.subscribe();
     let (mut sink, mut stream) = socket.split();
-    let snapshot: Vec<String> = {
-        let reg = st.shared.registry();
-        reg.robots()
-            .filter_map(|e| {
-                e.state.as_ref().map(|state| {
-                    encode_text(&LiveMessage::StateUpdate {
-                        robot_id: &e.id,
-                        presence: e.presence,
-                        state,
-                    })
-                })
-            })
-            .collect()
-    };
-    for text in snapshot {
-        if sink.send(Message::Text(text.into())).await.is_err() {
+    let mut batch = Batch::default();
+    for frame in snapshot(&st) {
+        if batch_every.is_some() {
+            batch.push(frame);
+        } else if sink.send(Message::Text(frame.text)).await.is_err() {
             return;
         }
     }
@@ -125,17 +203,36 @@ async fn client(socket: WebSocket, st: AppState) {
         except: HashSet::new(),
     };
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
+    // In batch mode, a batch leaves at each tick (the first at once, with the snapshot).
+    let mut flush = tokio::time::interval(batch_every.unwrap_or(Duration::from_secs(3600)));
+    flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             frame = rx.recv() => match frame {
-                Ok(Frame { robot, text }) => {
-                    if filter.wants(robot.as_ref()) && sink.send(Message::Text(text)).await.is_err() {
+                Ok(frame) => {
+                    if !filter.wants(frame.robot.as_ref()) {
+                        continue;
+                    }
+                    if batch_every.is_some() {
+                        batch.push(frame);
+                    } else if sink.send(Message::Text(frame.text)).await.is_err() {
                         break;
                     }
                 }
-                Err(RecvError::Lagged(n)) => tracing::debug!("websocket client lagged; skipped {n} frames"),
+                Err(RecvError::Lagged(n)) => {
+                    tracing::debug!("websocket client lagged; skipped {n} frames");
+                    if batch_every.is_some() {
+                        // States may have been among them: resend every robot's latest.
+                        snapshot(&st).into_iter().filter(|f| filter.wants(f.robot.as_ref())).for_each(|f| batch.push(f));
+                    }
+                }
                 Err(RecvError::Closed) => break,
             },
+            _ = flush.tick(), if batch_every.is_some() => {
+                if !batch.is_empty() && sink.send(Message::Text(batch.take().into())).await.is_err() {
+                    break;
+                }
+            }
             incoming = stream.next() => match incoming {
                 Some(Ok(Message::Text(text))) => match decode::<ClientMessage>(text.as_bytes()) {
                     Ok(msg) => on_client_message(&mut filter, msg),
@@ -207,6 +304,35 @@ mod tests {
             },
         );
         assert!(f.wants(Some(&a)) && !f.wants(Some(&b)));
+    }
+
+    fn frame(robot: Option<&str>, text: &str, is_state: bool) -> Frame {
+        Frame {
+            robot: robot.map(|r| RobotId::new(r).unwrap()),
+            text: text.to_owned().into(),
+            is_state,
+        }
+    }
+
+    #[test]
+    fn batches_keep_the_latest_state_per_robot_and_every_other_message() {
+        let mut b = Batch::default();
+        assert!(b.is_empty());
+        b.push(frame(Some("a"), r#"{"s":"a1"}"#, true));
+        b.push(frame(Some("b"), r#"{"s":"b1"}"#, true));
+        b.push(frame(Some("a"), r#"{"t":"task"}"#, false));
+        b.push(frame(Some("a"), r#"{"s":"a2"}"#, true));
+        b.push(frame(None, r#"{"e":1}"#, false));
+        let text = b.take();
+        assert_eq!(
+            text,
+            r#"{"type":"batch","messages":[{"s":"a2"},{"s":"b1"},{"t":"task"},{"e":1}]}"#
+        );
+        let parsed: fms_msgs::codec::JsonValue = decode(text.as_bytes()).unwrap();
+        assert_eq!(parsed["messages"].as_array().unwrap().len(), 4);
+        assert!(b.is_empty());
+        b.push(frame(Some("a"), r#"{"s":"a3"}"#, true));
+        assert_eq!(b.take(), r#"{"type":"batch","messages":[{"s":"a3"}]}"#);
     }
 
     #[test]

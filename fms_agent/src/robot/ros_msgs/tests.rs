@@ -360,16 +360,13 @@ fn waypoint_progress_weighs_legs_by_length() {
 fn teleop_dead_man_and_rate() {
     let mut g = CmdVelGate::new(100);
     assert_eq!(g.tick(0), None);
-    let cmd = TeleopCommand {
-        linear: 0.2,
-        angular: 0.1,
-    };
+    let cmd = TeleopCommand::drive(0.2, 0.1, None);
     let v = Velocity {
         linear: 0.2,
         angular: 0.1,
     };
     // The deadline the executor gives is capped at the dead-man timeout.
-    g.teleop(cmd, 10_000, 1_000);
+    g.teleop(cmd.clone(), 10_000, 1_000);
     assert_eq!(g.tick(1_000), Some(v), "published at once");
     assert_eq!(g.tick(1_050), None, "not faster than the rate");
     assert_eq!(g.tick(1_100), Some(v), "repeated every period");
@@ -381,24 +378,21 @@ fn teleop_dead_man_and_rate() {
     );
     assert_eq!(g.tick(1_600), None, "then silence: Nav2 owns cmd_vel");
     // A follow-up command extends the deadline.
-    g.teleop(cmd, 2_300, 2_000);
+    g.teleop(cmd.clone(), 2_300, 2_000);
     assert_eq!(g.tick(2_000), Some(v));
-    g.teleop(cmd, 2_700, 2_200);
+    g.teleop(cmd.clone(), 2_700, 2_200);
     assert_eq!(g.tick(2_200), Some(v), "a new command is sent at once");
     assert_eq!(g.tick(2_600), Some(v));
     assert_eq!(g.tick(2_700), Some(Velocity::default()));
     // Non-finite commands are ignored.
     g.teleop(
-        TeleopCommand {
-            linear: f64::NAN,
-            angular: 0.0,
-        },
+        TeleopCommand::drive(f64::NAN, 0.0, None),
         4_000,
         3_000,
     );
     assert_eq!(g.tick(3_000), None);
     // Clearing teleop (navigation starts) sends one zero.
-    g.teleop(cmd, 5_400, 5_000);
+    g.teleop(cmd.clone(), 5_400, 5_000);
     assert_eq!(g.tick(5_000), Some(v));
     g.clear_teleop();
     assert_eq!(g.tick(5_010), Some(Velocity::default()));
@@ -408,11 +402,8 @@ fn teleop_dead_man_and_rate() {
 #[test]
 fn estop_holds_zero_at_a_steady_rate_until_released() {
     let mut g = CmdVelGate::new(100);
-    let cmd = TeleopCommand {
-        linear: 0.5,
-        angular: 0.0,
-    };
-    g.teleop(cmd, 1_500, 1_000);
+    let cmd = TeleopCommand::drive(0.5, 0.0, None);
+    g.teleop(cmd.clone(), 1_500, 1_000);
     assert!(g.tick(1_000).is_some());
     g.set_estop(true);
     assert!(!g.is_teleop(), "e-stop ends teleop");
@@ -422,7 +413,7 @@ fn estop_holds_zero_at_a_steady_rate_until_released() {
         .filter(|&t| g.tick(t).is_some())
         .collect();
     assert!(sent.len() >= 18 && sent.len() <= 20, "{} zeros", sent.len());
-    g.teleop(cmd, 3_400, 3_000);
+    g.teleop(cmd.clone(), 3_400, 3_000);
     assert_eq!(g.tick(3_100), Some(Velocity::default()), "teleop ignored");
     g.set_estop(false);
     assert_eq!(g.tick(3_300), None, "released: silence");
@@ -583,11 +574,8 @@ fn bridge_snapshot_reports_pose_velocity_and_battery() {
     assert!(s.battery_voltage.is_some());
     // Teleop only when not navigating; navigation ends teleop.
     b.set_server_ready(true);
-    let cmd = TeleopCommand {
-        linear: 0.1,
-        angular: 0.0,
-    };
-    b.teleop(cmd, 10_400, 10_000);
+    let cmd = TeleopCommand::drive(0.1, 0.0, None);
+    b.teleop(cmd.clone(), 10_400, 10_000);
     b.tick(10_000);
     assert_eq!(
         b.take_outputs(),
@@ -603,7 +591,7 @@ fn bridge_snapshot_reports_pose_velocity_and_battery() {
         out.contains(&Output::CmdVel(Velocity::default())),
         "{out:?}"
     );
-    b.teleop(cmd, 10_500, 10_100);
+    b.teleop(cmd.clone(), 10_500, 10_100);
     b.tick(10_100);
     assert!(b.take_outputs().is_empty(), "no teleop while navigating");
 }

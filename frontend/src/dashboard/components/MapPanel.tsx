@@ -1,0 +1,55 @@
+// The map panel: toolbar over the canvas; owns the MapCanvas instance for its lifetime.
+
+import { useEffect, useRef } from 'react';
+import { MapCanvas } from '../map/mapCanvas';
+import { fleet } from '../net/controller';
+import { MapToolbar } from './MapToolbar';
+
+/** The live MapCanvas, for the toolbar's zoom buttons and the test hook. */
+export const mapRef: { current: MapCanvas | null } = { current: null };
+
+export function MapPanel() {
+  const canvasRef = useRef<HTMLCanvasElement>(null);
+  useEffect(() => {
+    const m = new MapCanvas(canvasRef.current!, fleet);
+    mapRef.current = m;
+    return () => {
+      m.destroy();
+      mapRef.current = null;
+    };
+  }, []);
+  return (
+    <section className="panel map-panel">
+      <MapToolbar />
+      <div className="map-wrap">
+        <canvas ref={canvasRef} className="map-canvas" data-testid="map" aria-label="Fleet map" />
+        <MapLegend />
+      </div>
+    </section>
+  );
+}
+
+function MapLegend() {
+  const items: [string, string][] = [
+    ['idle', '#38bdf8'],
+    ['navigating', '#22c55e'],
+    ['teleop', '#ec4899'],
+    ['charging', '#a78bfa'],
+    ['e-stopped', '#ef4444'],
+    ['error', '#f97316'],
+  ];
+  return (
+    <div className="legend">
+      {items.map(([label, color]) => (
+        <span key={label}>
+          <i style={{ background: color }} />
+          {label}
+        </span>
+      ))}
+      <span>
+        <i className="legend-charger" />
+        charger
+      </span>
+    </div>
+  );
+}

@@ -1,0 +1,79 @@
+// The map toolbar: what a click does (selected robot vs auto-dispatch), priority, view controls, cursor.
+
+import { useObservable } from '../../shared/hooks';
+import type { Priority } from '../../shared/types';
+import { cursor } from '../map/mapCanvas';
+import { fleet } from '../net/controller';
+import { select, setViewMode, ui } from '../store/uiStore';
+import { mapRef } from './MapPanel';
+
+const PRIORITIES: Priority[] = ['low', 'normal', 'high', 'urgent'];
+
+export function MapToolbar() {
+  const s = useObservable(ui);
+  return (
+    <div className="toolbar">
+      <div className={`click-mode ${s.selected ? 'click-robot' : 'click-auto'}`} data-testid="click-mode">
+        <span className="muted">Click map →</span>
+        {s.selected ? (
+          <>
+            <b>send {s.selected}</b>
+            <button type="button" className="btn btn-small" onClick={() => select(null)} title="Clear the selection (Esc)">
+              use auto-dispatch
+            </button>
+          </>
+        ) : (
+          <b>auto-dispatch</b>
+        )}
+      </div>
+      <label className="field">
+        priority
+        <select value={s.priority} onChange={(e) => ui.update({ priority: e.target.value as Priority })}>
+          {PRIORITIES.map((p) => (
+            <option key={p}>{p}</option>
+          ))}
+        </select>
+      </label>
+      <div className="btn-group" role="group" aria-label="View">
+        <button type="button" className={`btn btn-small ${s.viewMode === 'fit' ? 'on' : ''}`} onClick={() => setViewMode('fit')} title="Fit the map">
+          Fit
+        </button>
+        <button
+          type="button"
+          className={`btn btn-small ${s.viewMode === 'follow' ? 'on' : ''}`}
+          disabled={!s.selected}
+          onClick={() => setViewMode(s.viewMode === 'follow' ? 'free' : 'follow')}
+          title="Keep the selected robot centred"
+          data-testid="follow"
+        >
+          Follow
+        </button>
+        <button type="button" className="btn btn-small" onClick={() => mapRef.current?.zoomBy(1.4)} title="Zoom in">
+          +
+        </button>
+        <button type="button" className="btn btn-small" onClick={() => mapRef.current?.zoomBy(1 / 1.4)} title="Zoom out">
+          −
+        </button>
+      </div>
+      <MapStatus />
+      <Cursor />
+    </div>
+  );
+}
+
+function MapStatus() {
+  useObservable(ui);
+  const st = fleet.mapStatus;
+  const m = fleet.map?.meta;
+  const text = st === 'ready' && m ? `map ${m.name} · ${m.resolution} m/px` : st === 'none' ? 'no map: metric grid' : st === 'error' ? 'map failed to load' : 'loading map…';
+  return (
+    <span className="muted map-status" data-testid="map-status" data-status={st}>
+      {text}
+    </span>
+  );
+}
+
+function Cursor() {
+  const c = useObservable(cursor);
+  return <span className="cursor-readout">{c ? `x ${c.x.toFixed(2)}  y ${c.y.toFixed(2)}` : ''}</span>;
+}
