@@ -14,7 +14,7 @@ use crate::robot::{NavOutcome, Snapshot};
 use fms_msgs::server_to_robot::is_charge;
 
 /// How long a teleop command keeps the robot moving without a follow-up (dead-man).
-pub const TELEOP_DEADMAN_MS: u64 = 500;
+pub const TELEOP_DEADMAN_MS: u64 = 400;
 /// How many finished tasks the executor remembers for deduplication.
 const REMEMBERED_TASKS: usize = 1024;
 /// Progress events are sent each time progress crosses another tenth.
@@ -543,10 +543,7 @@ mod tests {
             [EventKind::TaskRejected { .. }]
         ));
         assert!(ex
-            .on_teleop(
-                TeleopCommand::drive(1.0, 0.0, None),
-                3
-            )
+            .on_teleop(TeleopCommand::drive(1.0, 0.0, None), 3)
             .actions
             .is_empty());
         // Engaging twice is harmless and announces nothing new.
@@ -611,7 +608,7 @@ mod tests {
             fx.actions,
             vec![Action::Teleop {
                 cmd: TeleopCommand::drive(0.3, 0.0, None),
-                until_ms: 600
+                until_ms: 100 + TELEOP_DEADMAN_MS
             }]
         );
         assert_eq!(
@@ -619,7 +616,9 @@ mod tests {
             RobotMode::Teleop
         );
         assert_eq!(
-            ex.on_poll(&snap(None, None), 2, 700).1.mode,
+            ex.on_poll(&snap(None, None), 2, 100 + TELEOP_DEADMAN_MS)
+                .1
+                .mode,
             RobotMode::Idle
         );
     }
@@ -639,8 +638,14 @@ mod tests {
         assert_eq!(state.mode, RobotMode::Idle);
         // Alice renews it; it lapses TELEOP_LEASE_MS after her last command.
         assert_eq!(ex.on_teleop(alice(0.1), 3950).actions.len(), 1);
-        assert!(ex.on_teleop(bob(0.5), 3950 + TELEOP_LEASE_MS - 1).actions.is_empty());
-        assert_eq!(ex.on_teleop(bob(0.5), 3950 + TELEOP_LEASE_MS).actions.len(), 1);
+        assert!(ex
+            .on_teleop(bob(0.5), 3950 + TELEOP_LEASE_MS - 1)
+            .actions
+            .is_empty());
+        assert_eq!(
+            ex.on_teleop(bob(0.5), 3950 + TELEOP_LEASE_MS).actions.len(),
+            1
+        );
         assert_eq!(ex.lease_holder(7000), Some("bob"));
         // Alice cannot release Bob's lease; Bob's release stops the robot at once.
         let mut release = bob(0.0);
@@ -656,7 +661,10 @@ mod tests {
             }]
         );
         assert_eq!(ex.lease_holder(7001), None);
-        assert_eq!(ex.on_poll(&snap(None, None), 2, 7001).1.teleop_operator, None);
+        assert_eq!(
+            ex.on_poll(&snap(None, None), 2, 7001).1.teleop_operator,
+            None
+        );
         // Then anyone may take it; an oversized operator name is ignored.
         assert_eq!(ex.on_teleop(alice(0.2), 7002).actions.len(), 1);
         let long = TeleopCommand::drive(0.2, 0.0, Some("x".repeat(MAX_OPERATOR_LEN + 1)));

@@ -16,7 +16,8 @@ pub use common::{Battery, Pose, Priority, RobotMode, Velocity};
 pub use ids::{IdError, RobotId, TaskId};
 pub use robot_to_server::{EventKind, RobotEvent, RobotState, TaskProgress};
 pub use server_to_robot::{
-    CancelCommand, EstopCommand, Goal, TaskCommand, TeleopCommand, MAX_OPERATOR_LEN, TELEOP_LEASE_MS,
+    CancelCommand, EstopCommand, Goal, TaskCommand, TeleopCommand, MAX_OPERATOR_LEN,
+    TELEOP_LEASE_MS,
 };
 pub use system::{SystemEvent, SystemEventKind};
 

@@ -76,7 +76,7 @@ pub struct EstopCommand {
 }
 
 /// `cmd/teleop`: drive at this body velocity. The robot stops by itself when commands
-/// stop arriving (dead-man timeout, 500 ms).
+/// stop arriving (dead-man timeout, 400 ms).
 ///
 /// Teleop runs under a lease: the first command from an `operator` takes it, each command
 /// renews it, and it lapses [`TELEOP_LEASE_MS`] after the holder's last command (or at once

@@ -76,6 +76,8 @@ pub enum Command {
         #[arg(long, default_value_t = 10)]
         runs: usize,
     },
+    /// The phone teleop server (port 8765): the mobile page and its joystick WebSocket.
+    Phone(crate::phone::PhoneArgs),
 }
 
 #[derive(Debug, Default, Deserialize)]

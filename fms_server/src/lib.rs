@@ -13,6 +13,7 @@ pub mod hub;
 pub mod link;
 pub mod map;
 pub mod metrics;
+pub mod phone;
 pub mod store;
 
 use std::future::Future;

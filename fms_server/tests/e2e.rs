@@ -548,3 +548,124 @@ async fn killed_agents_task_is_requeued_to_another_robot() {
         .collect();
     assert!(notes.contains(&"robot offline"), "{notes:?}");
 }
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn teleop_socket(phone: &str, operator: &str) -> Ws {
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async(format!("ws://{phone}/ws/teleop?operator={operator}"))
+            .await
+            .unwrap();
+    let hello: Value =
+        serde_json::from_str(ws.next().await.unwrap().unwrap().to_text().unwrap()).unwrap();
+    assert_eq!(hello["type"], "hello", "{hello}");
+    assert_eq!(hello["operator"], operator);
+    ws
+}
+
+async fn drive(ws: &mut Ws, robot: &str, linear: f64) {
+    use futures_util::SinkExt;
+    let msg = json!({"type": "teleop", "robot_id": robot, "linear": linear, "angular": 0.0});
+    ws.send(tokio_tungstenite::tungstenite::Message::Text(
+        msg.to_string().into(),
+    ))
+    .await
+    .unwrap();
+}
+
+/// The phone server turns a WebSocket joystick into `cmd/teleop`: the robot moves, one
+/// operator at a time holds it, it stops by itself within 500 ms when input stops, and at
+/// once when the phone's link drops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn phone_teleop_moves_a_robot_under_a_lease_and_it_stops_when_input_stops() {
+    let fleet = Fleet::start(1).await;
+    let (_phone, phone) = spawn_phone(&fleet.zenoh).await;
+    let client = reqwest::Client::new();
+    fleet
+        .wait("the phone server lists r1", || async {
+            let list: Value = client
+                .get(format!("http://{phone}/api/robots"))
+                .send()
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            (list.as_array()?.iter().any(|r| r["id"] == "r1")).then_some(())
+        })
+        .await;
+    let x0 = fleet.robot("r1").await["state"]["pose"]["x"]
+        .as_f64()
+        .unwrap();
+
+    // Alice drives r1 forward at 10 Hz for 1.5 s (asking 2 m/s: clamped to 0.5).
+    let mut alice = teleop_socket(&phone, "alice").await;
+    let mut bob = teleop_socket(&phone, "bob").await;
+    let mut last_cmd_ms = 0;
+    for i in 0..15 {
+        drive(&mut alice, "r1", 2.0).await;
+        last_cmd_ms = fms_msgs::unix_ms();
+        if i == 5 {
+            // Bob's commands are ignored while Alice holds the lease: he would reverse.
+            drive(&mut bob, "r1", -0.5).await;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let r = fleet.robot("r1").await;
+    assert_eq!(r["state"]["mode"], "TELEOP", "{r}");
+    assert_eq!(r["state"]["teleop_operator"], "alice", "{r}");
+    let speed = r["state"]["velocity"]["linear"].as_f64().unwrap();
+    assert!(speed > 0.0 && speed <= 0.5 + 1e-9, "speed {speed}");
+    let moved = r["state"]["pose"]["x"].as_f64().unwrap() - x0;
+    assert!(moved > 0.3, "moved only {moved} m");
+
+    // Input stops (no release): the robot stops by itself (400 ms dead-man).
+    let stopped_at = fleet
+        .wait("r1 stopped", || async {
+            let r = fleet.robot("r1").await;
+            (r["state"]["velocity"]["linear"].as_f64()? == 0.0)
+                .then(|| r["state"]["stamp_ms"].as_u64())
+                .flatten()
+        })
+        .await;
+    let stop_ms = stopped_at.saturating_sub(last_cmd_ms);
+    eprintln!("teleop: moved {moved:.2} m; stopped {stop_ms} ms after the last command");
+    // 400 ms dead-man, plus at most one 100 ms state period before it shows: 500 ms.
+    assert!(
+        stop_ms <= 500,
+        "stopped {stop_ms} ms after the last command"
+    );
+
+    // Alice drives again, then her link drops: the phone server releases r1 at once.
+    drive(&mut alice, "r1", 0.3).await;
+    fleet
+        .wait("alice driving again", || async {
+            let r = fleet.robot("r1").await;
+            (r["state"]["mode"] == "TELEOP").then_some(())
+        })
+        .await;
+    drop(alice);
+    let dropped = Instant::now();
+    fleet
+        .wait_up_to(Duration::from_secs(2), "the lease freed", || async {
+            let r = fleet.robot("r1").await;
+            (r["state"]["teleop_operator"].is_null()
+                && r["state"]["velocity"]["linear"].as_f64()? == 0.0)
+                .then_some(())
+        })
+        .await;
+    eprintln!(
+        "teleop: link dropped, lease freed and stopped within {:?}",
+        dropped.elapsed()
+    );
+
+    // Now Bob may drive.
+    drive(&mut bob, "r1", 0.3).await;
+    fleet
+        .wait("bob holds r1", || async {
+            let r = fleet.robot("r1").await;
+            (r["state"]["teleop_operator"] == "bob").then_some(())
+        })
+        .await;
+}

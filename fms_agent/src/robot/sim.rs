@@ -444,11 +444,7 @@ mod tests {
         let held = r.poll(5_000).pose;
         assert_eq!(held, s.pose, "moved while e-stopped");
         assert!(r.navigate(&[Pose::new(1.0, 1.0, 0.0)], 5_000).is_err());
-        r.teleop(
-            TeleopCommand::drive(1.0, 0.0, None),
-            6_000,
-            5_000,
-        );
+        r.teleop(TeleopCommand::drive(1.0, 0.0, None), 6_000, 5_000);
         assert_eq!(r.poll(5_500).pose, held, "teleop moved an e-stopped robot");
         r.set_estop(false, 5_500);
         assert!(r.navigate(&[Pose::new(1.0, 1.0, 0.0)], 5_500).is_ok());
@@ -458,11 +454,7 @@ mod tests {
     fn teleop_stops_at_the_deadman_deadline() {
         let mut r = SimRobot::new(SimParams::default(), Pose::new(0.0, 0.0, 0.0));
         r.poll(0);
-        r.teleop(
-            TeleopCommand::drive(0.5, 0.0, None),
-            500,
-            0,
-        );
+        r.teleop(TeleopCommand::drive(0.5, 0.0, None), 500, 0);
         assert!(r.poll(300).velocity.linear > 0.4);
         let x = r.poll(600).pose.x;
         assert!((0.2..0.3).contains(&x), "x = {x}");

@@ -343,3 +343,31 @@ pub async fn drop_pg_database(name: &str) {
 pub fn task_id(t: &Value) -> String {
     t["id"].as_str().expect("task has an id").to_owned()
 }
+
+/// Starts `fms_server phone` as a client of `zenoh`; returns it and its HTTP address.
+pub async fn spawn_phone(zenoh: &str) -> (Child, String) {
+    let mut phone = Command::new(env!("CARGO_BIN_EXE_fms_server"))
+        .args(["phone", "--bind", "127.0.0.1", "--port", "0"])
+        .args(["--zenoh-endpoint", zenoh, "--frontend-dir", "/nonexistent"])
+        .args(["--max-linear", "0.5", "--log-level", "warn"])
+        .env_remove("ZENOH_ENDPOINT")
+        .env_remove("PORT")
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start fms_server phone");
+    let mut lines = BufReader::new(phone.stdout.take().unwrap()).lines();
+    let http = tokio::time::timeout(DEADLINE, async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(rest) = line.strip_prefix("fms phone server listening on ") {
+                let url = rest.split_whitespace().next().unwrap();
+                return url.trim_start_matches("http://").to_owned();
+            }
+        }
+        panic!("fms_server phone exited before listening");
+    })
+    .await
+    .expect("fms_server phone did not start");
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (phone, http)
+}

@@ -370,26 +370,26 @@ fn teleop_dead_man_and_rate() {
     assert_eq!(g.tick(1_000), Some(v), "published at once");
     assert_eq!(g.tick(1_050), None, "not faster than the rate");
     assert_eq!(g.tick(1_100), Some(v), "repeated every period");
-    assert_eq!(g.tick(1_499), Some(v));
+    assert_eq!(g.tick(1_000 + TELEOP_DEADMAN_MS - 1), Some(v));
     assert_eq!(
-        g.tick(1_500),
+        g.tick(1_000 + TELEOP_DEADMAN_MS),
         Some(Velocity::default()),
         "zero at the deadline"
     );
-    assert_eq!(g.tick(1_600), None, "then silence: Nav2 owns cmd_vel");
+    assert_eq!(
+        g.tick(1_100 + TELEOP_DEADMAN_MS),
+        None,
+        "then silence: Nav2 owns cmd_vel"
+    );
     // A follow-up command extends the deadline.
     g.teleop(cmd.clone(), 2_300, 2_000);
     assert_eq!(g.tick(2_000), Some(v));
-    g.teleop(cmd.clone(), 2_700, 2_200);
+    g.teleop(cmd.clone(), 2_500, 2_200);
     assert_eq!(g.tick(2_200), Some(v), "a new command is sent at once");
-    assert_eq!(g.tick(2_600), Some(v));
-    assert_eq!(g.tick(2_700), Some(Velocity::default()));
+    assert_eq!(g.tick(2_400), Some(v));
+    assert_eq!(g.tick(2_500), Some(Velocity::default()));
     // Non-finite commands are ignored.
-    g.teleop(
-        TeleopCommand::drive(f64::NAN, 0.0, None),
-        4_000,
-        3_000,
-    );
+    g.teleop(TeleopCommand::drive(f64::NAN, 0.0, None), 4_000, 3_000);
     assert_eq!(g.tick(3_000), None);
     // Clearing teleop (navigation starts) sends one zero.
     g.teleop(cmd.clone(), 5_400, 5_000);

@@ -1,6 +1,6 @@
 // The map toolbar: what a click does (selected robot vs auto-dispatch), priority, view controls, cursor.
 
-import { useObservable } from '../../shared/hooks';
+import { useObservable, useThrottledVersion } from '../../shared/hooks';
 import type { Priority } from '../../shared/types';
 import { cursor } from '../map/mapCanvas';
 import { fleet } from '../net/controller';
@@ -61,8 +61,10 @@ export function MapToolbar() {
   );
 }
 
+const version = () => fleet.store.version;
+
 function MapStatus() {
-  useObservable(ui);
+  useThrottledVersion(version, 1);
   const st = fleet.mapStatus;
   const m = fleet.map?.meta;
   const text = st === 'ready' && m ? `map ${m.name} · ${m.resolution} m/px` : st === 'none' ? 'no map: metric grid' : st === 'error' ? 'map failed to load' : 'loading map…';

@@ -24,7 +24,7 @@ export interface Scene {
 }
 
 /** On-screen robot radius in CSS px. */
-export const robotRadiusPx = (scale: number) => Math.max(ROBOT_RADIUS_M * scale, 6);
+export const robotRadiusPx = (scale: number) => Math.max(ROBOT_RADIUS_M * scale, 8);
 
 export function drawScene(ctx: CanvasRenderingContext2D, s: Scene): void {
   const { view, dpr } = s;
@@ -279,8 +279,13 @@ function drawRobot(ctx: CanvasRenderingContext2D, view: View, r: RobotRec, selec
     ctx.strokeText(text, p.x, ly);
     ctx.fillStyle = '#f8fafc';
     ctx.fillText(text, p.x, ly);
+  }
+  if (label && (selected || view.scale >= 60)) {
     ctx.font = SMALL_FONT;
-    const bt = `${bat.toFixed(0)}%${st.battery?.charging ? ' ⚡' : ''}`;
+    ctx.textAlign = 'center';
+    ctx.lineWidth = 3;
+    ctx.strokeStyle = 'rgba(11,17,32,0.9)';
+    const bt = `${bat.toFixed(0)}%${st.battery?.charging ? ' charging' : ''}`;
     ctx.strokeText(bt, p.x, by + 16);
     ctx.fillStyle = bat < 20 ? '#fca5a5' : '#cbd5e1';
     ctx.fillText(bt, p.x, by + 16);

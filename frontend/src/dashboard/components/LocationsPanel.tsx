@@ -1,0 +1,41 @@
+// Named locations from /api/locations: send the selected robot (or auto-dispatch) there, or show one.
+
+import { num } from '../../shared/format';
+import { useObservable, useThrottledVersion } from '../../shared/hooks';
+import { fleet } from '../net/controller';
+import { focusOn, ui } from '../store/uiStore';
+
+const version = () => fleet.store.version;
+
+export function LocationsPanel() {
+  useThrottledVersion(version, 1);
+  const { selected, priority } = useObservable(ui);
+  const locs = fleet.store.locations;
+  return (
+    <section className="panel locations" data-testid="locations">
+      <div className="panel-head">
+        <h2>
+          Locations <span className="badge">{locs.length}</span>
+        </h2>
+        <span className="muted small">send {selected ?? 'auto-dispatch'}</span>
+      </div>
+      <ul className="loc-list">
+        {locs.map((l) => (
+          <li key={l.name} data-location={l.name}>
+            <button type="button" className="link" onClick={() => focusOn(l.x, l.y)} title="Show on the map">
+              <span className={l.charger ? 'loc-icon charger' : 'loc-icon'} />
+              {l.name}
+            </button>
+            <span className="muted mono small">
+              {num(l.x, 1)}, {num(l.y, 1)}
+            </span>
+            <button type="button" className="btn btn-small" onClick={() => void fleet.createTask(l.name, selected, priority)} title={`Send ${selected ?? 'a robot (auto-dispatch)'} to ${l.name}`}>
+              Send
+            </button>
+          </li>
+        ))}
+        {!locs.length && <li className="muted small">No named locations configured.</li>}
+      </ul>
+    </section>
+  );
+}

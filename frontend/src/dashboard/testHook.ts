@@ -1,0 +1,30 @@
+// window.__fms: what the browser end-to-end tests read (marker positions, view, map) and do (select).
+
+import { mapRef } from './components/MapPanel';
+import { fleet } from './net/controller';
+import { select, setViewMode } from './store/uiStore';
+import { cellAt } from './map/mapLoader';
+
+export function installTestHook(): void {
+  const hook = {
+    ready: () => !!mapRef.current && mapRef.current.frames > 0 && fleet.mapStatus !== 'loading',
+    mapStatus: () => fleet.mapStatus,
+    mapMeta: () => fleet.map?.meta ?? null,
+    view: () => mapRef.current?.view ?? null,
+    frames: () => mapRef.current?.frames ?? 0,
+    imageRect: () => mapRef.current?.imageRect() ?? null,
+    robotIds: () => fleet.store.robotIds(),
+    robotScreenPos: (id: string) => mapRef.current?.robotScreenPos(id) ?? null,
+    worldToClient: (x: number, y: number) => mapRef.current?.worldToClient(x, y) ?? null,
+    clientToWorld: (x: number, y: number) => mapRef.current?.clientToWorld(x, y) ?? null,
+    pixelAt: (x: number, y: number) => mapRef.current?.pixelAt(x, y) ?? null,
+    /** 0 free, 1 occupied, 2 unknown; null without a map. */
+    cellAt: (x: number, y: number) => (fleet.map ? cellAt(fleet.map, x, y) : null),
+    select: (id: string | null) => select(id),
+    fit: () => setViewMode('fit'),
+    socket: () => ({ phase: fleet.socket.phase, opens: fleet.socket.opens, lastMessageMs: fleet.socket.lastMessageMs }),
+    resyncs: () => fleet.resyncs,
+    store: fleet.store,
+  };
+  (window as unknown as { __fms: typeof hook }).__fms = hook;
+}
