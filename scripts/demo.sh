@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
-# Runs the fms demo on this machine: fms_server with its embedded Zenoh router and the
-# dashboard, plus N simulated robots (real fms_agent processes talking Zenoh), plus a
-# little task traffic so there is something to watch. Ctrl-C stops everything.
+# Runs the fms demo on this machine: fms_server with its embedded Zenoh router, the dashboard
+# (built with npm when needed) on the demo site map, the phone teleop server on 8765, plus N
+# simulated robots (real fms_agent processes talking Zenoh), plus a little task traffic so
+# there is something to watch. Ctrl-C stops everything.
 #
 #   scripts/demo.sh [N]        N robots (default 5)
 #   DEMO_TRAFFIC=0 scripts/demo.sh     no automatic tasks
 #   PORT=9000 scripts/demo.sh          another HTTP port (Zenoh stays on 7447)
+#   PHONE_PORT=9765 scripts/demo.sh    another phone teleop port
 set -euo pipefail
 
 N="${1:-5}"
 PORT="${PORT:-8088}"
 ZENOH_PORT="${ZENOH_PORT:-7447}"
+PHONE_PORT="${PHONE_PORT:-8765}"
 TRAFFIC="${DEMO_TRAFFIC:-1}"
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
@@ -19,6 +22,19 @@ case "$N" in ''|*[!0-9]*) echo "usage: $0 [number of robots]" >&2; exit 2 ;; esa
 if ! command -v cargo >/dev/null; then
     echo "cargo not found: install Rust from https://rustup.rs first" >&2
     exit 1
+fi
+
+if ! command -v npm >/dev/null; then
+    echo "npm not found: install Node.js 20 or later (it builds the dashboard)" >&2
+    exit 1
+fi
+
+# The dashboard: rebuilt when its sources changed since the last build.
+FRONTEND="$ROOT/frontend"
+if [ ! -f "$FRONTEND/dist/index.html" ] \
+    || [ -n "$(find "$FRONTEND/src" "$FRONTEND/index.html" "$FRONTEND/phone.html" "$FRONTEND/package-lock.json" -newer "$FRONTEND/dist/index.html" -print -quit 2>/dev/null)" ]; then
+    echo "Building the dashboard (npm ci && npm run build)..."
+    (cd "$FRONTEND" && npm ci --no-audit --no-fund && npm run build)
 fi
 
 echo "Building fms (first build takes a few minutes)..."
@@ -40,7 +56,7 @@ trap 'exit 130' INT TERM
 
 unset ZENOH_ENDPOINT # the server embeds the router
 "$BIN/fms_server" --port "$PORT" --zenoh-listen "tcp/0.0.0.0:$ZENOH_PORT" \
-    --frontend-dir "$ROOT/frontend/static" >"$LOGS/server.log" 2>&1 &
+    --frontend-dir "$FRONTEND/dist" --map "$ROOT/config/maps/demo.yaml" >"$LOGS/server.log" 2>&1 &
 PIDS+=("$!")
 
 # Wait for the ready line (printed once Zenoh and HTTP are up).
@@ -53,6 +69,11 @@ for _ in $(seq 1 100); do
     fi
     sleep 0.1
 done
+
+# The phone teleop server: a Zenoh client like any other fleet component.
+"$BIN/fms_server" phone --port "$PHONE_PORT" --zenoh-endpoint "tcp/127.0.0.1:$ZENOH_PORT" \
+    --frontend-dir "$FRONTEND/dist" >"$LOGS/phone.log" 2>&1 &
+PIDS+=("$!")
 
 # Robots on a grid, 3 m apart, facing +x.
 COLS=$(( N < 5 ? N : 5 ))
@@ -69,6 +90,7 @@ cat <<EOF
 
 fms demo is running with $N simulated robots.
   Dashboard     http://localhost:$PORT/
+  Phone teleop  http://localhost:$PHONE_PORT/   (open it on a phone on the same network)
   REST API      http://localhost:$PORT/api/robots   (try: curl -s localhost:$PORT/api/robots | jq length)
   Fleet status  http://localhost:$PORT/api/fleet/status
   WebSocket     ws://localhost:$PORT/ws

@@ -32,7 +32,7 @@ pub async fn run(
     tokio::pin!(shutdown);
     tracing::info!(endpoint = %config.zenoh_endpoint, "connecting to the Zenoh router");
     let session = tokio::select! {
-        s = crate::link::open(&config.zenoh_endpoint) => s?,
+        s = crate::link::open(&config.zenoh_endpoint, config.zenoh_config.as_deref()) => s?,
         _ = &mut shutdown => return Ok(()),
     };
     let _token = session

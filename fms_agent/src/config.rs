@@ -39,9 +39,13 @@ pub struct Cli {
     /// Robot id; defaults to the ROS namespace when launched by ros2 launch.
     #[arg(long, env = "ROBOT_ID")]
     pub robot_id: Option<String>,
-    /// Zenoh router to connect to, e.g. tcp/127.0.0.1:7447.
+    /// Zenoh router to connect to, e.g. tcp/127.0.0.1:7447 (tls/host:7447 with TLS).
     #[arg(long, env = "ZENOH_ENDPOINT")]
     pub zenoh_endpoint: Option<String>,
+    /// Zenoh configuration file (JSON5) to start from: TLS certificates, for instance
+    /// (config/zenoh/). Mode and endpoint still come from the settings above.
+    #[arg(long, env = "FMS_ZENOH_CONFIG")]
+    pub zenoh_config: Option<PathBuf>,
     /// Robot backend.
     #[arg(long, value_enum, env = "FMS_INTERFACE")]
     pub interface: Option<Interface>,
@@ -78,6 +82,7 @@ pub struct Cli {
 pub struct FileConfig {
     pub robot_id: Option<String>,
     pub zenoh_endpoint: Option<String>,
+    pub zenoh_config: Option<PathBuf>,
     pub interface: Option<Interface>,
     pub rate: Option<f64>,
     pub log_level: Option<String>,
@@ -184,6 +189,7 @@ pub struct RosArgs {
 pub struct AgentConfig {
     pub robot_id: RobotId,
     pub zenoh_endpoint: String,
+    pub zenoh_config: Option<PathBuf>,
     pub interface: Interface,
     pub rate_hz: f64,
     pub start_pose: Pose,
@@ -487,6 +493,7 @@ impl AgentConfig {
                 .or(ros_param("zenoh_endpoint"))
                 .or(file.zenoh_endpoint)
                 .unwrap_or_else(|| DEFAULT_ZENOH_ENDPOINT.to_owned()),
+            zenoh_config: cli.zenoh_config.or(file.zenoh_config),
             interface: interface.or(file.interface).unwrap_or(Interface::Mock),
             rate_hz,
             start_pose,

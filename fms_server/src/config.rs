@@ -41,6 +41,10 @@ pub struct Cli {
     /// Listen endpoint(s) of the embedded router, comma-separated.
     #[arg(long, env = "FMS_ZENOH_LISTEN")]
     pub zenoh_listen: Option<String>,
+    /// Zenoh configuration file (JSON5) to start from: TLS, mTLS and access control for the
+    /// embedded router (config/zenoh/). Mode and endpoints still come from the settings here.
+    #[arg(long, env = "FMS_ZENOH_CONFIG")]
+    pub zenoh_config: Option<PathBuf>,
     /// Directory of the dashboard's static files, served at `/`.
     #[arg(long, env = "FMS_FRONTEND_DIR")]
     pub frontend_dir: Option<PathBuf>,
@@ -87,6 +91,7 @@ pub struct FileConfig {
     pub bind: Option<IpAddr>,
     pub zenoh_endpoint: Option<String>,
     pub zenoh_listen: Option<Vec<String>>,
+    pub zenoh_config: Option<PathBuf>,
     pub frontend_dir: Option<PathBuf>,
     pub log_level: Option<String>,
     pub cors_origins: Option<Vec<String>>,
@@ -123,6 +128,8 @@ pub struct FileDispatch {
 pub struct ServerConfig {
     pub http_addr: SocketAddr,
     pub zenoh: ZenohMode,
+    /// Zenoh configuration file the session starts from.
+    pub zenoh_config: Option<PathBuf>,
     pub frontend_dir: PathBuf,
     pub log_level: String,
     pub cors_origins: Vec<String>,
@@ -265,6 +272,7 @@ impl ServerConfig {
         Ok(Self {
             http_addr: SocketAddr::new(bind, port),
             zenoh,
+            zenoh_config: cli.zenoh_config.or(file.zenoh_config),
             frontend_dir: cli
                 .frontend_dir
                 .or(file.frontend_dir)

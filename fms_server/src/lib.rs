@@ -95,7 +95,7 @@ impl Server {
             fleet_estop,
             unix_ms(),
         );
-        let session = link::open(&config.zenoh)
+        let session = link::open(&config.zenoh, config.zenoh_config.as_deref())
             .await
             .map_err(ServerError::Zenoh)?;
         let shared = Arc::new(Shared::new(

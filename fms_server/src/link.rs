@@ -36,8 +36,18 @@ fn json_list(items: &[String]) -> String {
 }
 
 /// Opens the server's session.
-pub async fn open(mode: &ZenohMode) -> Result<Session, zenoh::Error> {
-    let mut c = Config::default();
+/// `file` is a Zenoh configuration file (JSON5: TLS, access control) to start from; the mode
+/// and endpoints set here win over it.
+pub async fn open(
+    mode: &ZenohMode,
+    file: Option<&std::path::Path>,
+) -> Result<Session, zenoh::Error> {
+    let mut c = match file {
+        Some(path) => Config::from_file(path).map_err(|e| -> zenoh::Error {
+            format!("zenoh config file {}: {e}", path.display()).into()
+        })?,
+        None => Config::default(),
+    };
     match mode {
         ZenohMode::EmbeddedRouter { listen } => {
             set(&mut c, "mode", "\"router\"")?;

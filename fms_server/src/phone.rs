@@ -49,6 +49,9 @@ pub struct PhoneArgs {
     /// Zenoh router to connect to.
     #[arg(long, env = "ZENOH_ENDPOINT", default_value = "tcp/127.0.0.1:7447")]
     pub zenoh_endpoint: String,
+    /// Zenoh configuration file (JSON5, e.g. TLS) to start from.
+    #[arg(long, env = "FMS_ZENOH_CONFIG")]
+    pub zenoh_config: Option<PathBuf>,
     /// Directory of the built frontend (phone.html is served at `/`).
     #[arg(long, env = "FMS_FRONTEND_DIR", default_value = "frontend/dist")]
     pub frontend_dir: PathBuf,
@@ -151,9 +154,12 @@ impl Phone {
 pub async fn start(
     args: &PhoneArgs,
 ) -> Result<(Arc<Phone>, zenoh::pubsub::Subscriber<()>), zenoh::Error> {
-    let session = link::open(&ZenohMode::Client {
-        connect: args.zenoh_endpoint.clone(),
-    })
+    let session = link::open(
+        &ZenohMode::Client {
+            connect: args.zenoh_endpoint.clone(),
+        },
+        args.zenoh_config.as_deref(),
+    )
     .await?;
     let phone = Arc::new(Phone {
         session: session.clone(),

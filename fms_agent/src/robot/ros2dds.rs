@@ -384,7 +384,7 @@ impl Link {
         let session = match &dds.bridge {
             Some(endpoint) => {
                 tracing::info!(%endpoint, "connecting to the robot's zenoh-bridge-ros2dds");
-                crate::link::open(endpoint)
+                crate::link::open(endpoint, None)
                     .await
                     .map_err(|e| format!("cannot reach the bridge at {endpoint}: {e}"))?
             }
