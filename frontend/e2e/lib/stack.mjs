@@ -1,0 +1,149 @@
+// Starts and stops the system under test: fms_server (embedded Zenoh router, temp data dir, the
+// built dist, the demo map), mock fms_agent robots, and the `fms_server phone` teleop server.
+
+import { spawn, spawnSync } from 'node:child_process';
+import { createWriteStream, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort, http, sleep, waitFor } from './util.mjs';
+
+const FRONTEND = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const REPO = resolve(FRONTEND, '..');
+
+export const SERVER_BIN = resolve(FRONTEND, process.env.FMS_SERVER_BIN ?? '../target/debug/fms_server');
+export const AGENT_BIN = resolve(FRONTEND, process.env.FMS_AGENT_BIN ?? '../target/debug/fms_agent');
+export const DIST = resolve(FRONTEND, 'dist');
+export const MAP_YAML = join(REPO, 'config/maps/demo.yaml');
+export const LOCATIONS = join(REPO, 'config/locations.toml');
+
+export const ROBOTS = [
+  { id: 'robot-001', pose: [1.0, 1.0, 0.0] },
+  { id: 'robot-002', pose: [4.0, 2.5, 1.5708] },
+  { id: 'robot-003', pose: [8.0, 4.0, 3.1416] },
+];
+
+function help(args) {
+  const r = spawnSync(SERVER_BIN, [...args, '--help'], { encoding: 'utf8', timeout: 10000 });
+  return `${r.stdout ?? ''}${r.stderr ?? ''}`;
+}
+
+export class Stack {
+  constructor() {
+    this.dir = mkdtempSync(join(tmpdir(), 'fms-e2e-'));
+    this.dataDir = join(this.dir, 'data');
+    this.procs = new Map(); // name -> child
+    const top = help([]);
+    this.hasMapFlag = /--map\b/.test(top);
+    this.hasPhone = /^\s+phone\b/m.test(top);
+  }
+
+  static check() {
+    const missing = [];
+    for (const [what, p] of [
+      ['FMS_SERVER_BIN', SERVER_BIN],
+      ['FMS_AGENT_BIN', AGENT_BIN],
+      ['built dist (npm run build)', join(DIST, 'index.html')],
+    ]) {
+      if (!existsSync(p)) missing.push(`${what}: ${p}`);
+    }
+    return missing;
+  }
+
+  async allocate() {
+    this.httpPort = await freePort();
+    this.zenohPort = await freePort();
+    this.phonePort = await freePort();
+    this.base = `http://127.0.0.1:${this.httpPort}`;
+    this.phoneBase = `http://127.0.0.1:${this.phonePort}`;
+    this.zenoh = `tcp/127.0.0.1:${this.zenohPort}`;
+  }
+
+  spawn(name, bin, args) {
+    const log = createWriteStream(join(this.dir, `${name}.log`), { flags: 'a' });
+    const child = spawn(bin, args, { cwd: FRONTEND, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LOG_LEVEL: 'info' } });
+    child.stdout.pipe(log);
+    child.stderr.pipe(log);
+    child.exited = new Promise((r) => child.on('exit', (code, sig) => r({ code, sig })));
+    this.procs.set(name, child);
+    return child;
+  }
+
+  logPath(name) {
+    return join(this.dir, `${name}.log`);
+  }
+
+  serverArgs() {
+    const a = [
+      '--port', String(this.httpPort),
+      '--bind', '127.0.0.1',
+      '--zenoh-listen', this.zenoh,
+      '--data-dir', this.dataDir,
+      '--frontend-dir', DIST,
+      '--locations', LOCATIONS,
+    ];
+    if (this.hasMapFlag) a.push('--map', MAP_YAML);
+    return a;
+  }
+
+  async startServer() {
+    const child = this.spawn('server', SERVER_BIN, this.serverArgs());
+    await waitFor('fms_server /healthz', async () => {
+      if (child.exitCode !== null) throw new Error(`fms_server exited (${child.exitCode}); see ${this.logPath('server')}`);
+      const r = await fetch(`${this.base}/healthz`, { signal: AbortSignal.timeout(1000) });
+      return r.ok;
+    }, { timeoutMs: 30000 });
+  }
+
+  async stopServer(signal = 'SIGTERM') {
+    await this.stop('server', signal);
+  }
+
+  startAgents() {
+    for (const r of ROBOTS) {
+      this.spawn(r.id, AGENT_BIN, [
+        '--interface', 'mock',
+        '--robot-id', r.id,
+        '--zenoh-endpoint', this.zenoh,
+        '--start-pose', r.pose.join(','),
+      ]);
+    }
+  }
+
+  async waitRobotsOnline(timeoutMs = 30000) {
+    await waitFor('3 robots ONLINE in /api/robots', async () => {
+      const list = await http(this.base, 'GET', '/api/robots');
+      return ROBOTS.every((r) => list.some((e) => e.id === r.id && e.presence === 'ONLINE' && e.state));
+    }, { timeoutMs });
+  }
+
+  async startPhone() {
+    const child = this.spawn('phone', SERVER_BIN, [
+      'phone',
+      '--port', String(this.phonePort),
+      '--bind', '127.0.0.1',
+      '--zenoh-endpoint', this.zenoh,
+      '--frontend-dir', DIST,
+    ]);
+    await waitFor('phone server /api/config', async () => {
+      if (child.exitCode !== null) throw new Error(`fms_server phone exited (${child.exitCode}); see ${this.logPath('phone')}`);
+      return await http(this.phoneBase, 'GET', '/api/config');
+    }, { timeoutMs: 30000 });
+  }
+
+  async stop(name, signal = 'SIGTERM') {
+    const child = this.procs.get(name);
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    child.kill(signal);
+    const done = await Promise.race([child.exited, sleep(5000).then(() => null)]);
+    if (!done) {
+      child.kill('SIGKILL');
+      await child.exited;
+    }
+  }
+
+  async teardown({ keep = false } = {}) {
+    for (const name of [...this.procs.keys()].reverse()) await this.stop(name);
+    if (!keep) rmSync(this.dir, { recursive: true, force: true });
+  }
+}
