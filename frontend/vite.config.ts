@@ -16,6 +16,10 @@ export default defineConfig({
         index: resolve(import.meta.dirname, 'index.html'),
         phone: resolve(import.meta.dirname, 'phone.html'),
       },
+      output: {
+        // React in its own cacheable chunk shared by both pages
+        manualChunks: (id: string) => (id.includes('node_modules') ? 'vendor' : undefined),
+      },
     },
   },
   server: {

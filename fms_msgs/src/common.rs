@@ -10,6 +10,7 @@ fn default_frame() -> String {
 }
 
 /// A planar pose: metres and radians, counter-clockwise yaw, in `frame`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Pose {
     pub x: f64,
@@ -40,6 +41,7 @@ impl Pose {
 }
 
 /// Body-frame velocity: m/s forward, rad/s counter-clockwise.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Velocity {
     pub linear: f64,
@@ -47,6 +49,7 @@ pub struct Velocity {
 }
 
 /// Battery as a robot reports it. `percentage` is 0-100.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Battery {
     pub percentage: f64,
@@ -57,6 +60,7 @@ pub struct Battery {
 }
 
 /// What the robot is doing right now.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum RobotMode {
@@ -84,6 +88,7 @@ impl RobotMode {
 }
 
 /// Task priority. Dispatch serves higher priorities first, FIFO within one.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(
     Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
 )]

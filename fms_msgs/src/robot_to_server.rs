@@ -6,6 +6,7 @@ use crate::common::{Battery, Pose, RobotMode, Velocity};
 use crate::ids::TaskId;
 
 /// Published on `fms/robot/{id}/state` once per tick. The robot id is the key's, not the body's.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RobotState {
     /// Protocol version the sender speaks.
@@ -26,6 +27,7 @@ pub struct RobotState {
 }
 
 /// The task a robot is executing and how far along it is (0.0-1.0).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskProgress {
     pub task_id: TaskId,

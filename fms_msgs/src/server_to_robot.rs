@@ -38,6 +38,7 @@ pub fn is_charge(parameters: &JsonMap) -> bool {
 }
 
 /// Where a task goes: one pose, or several in order.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Goal {

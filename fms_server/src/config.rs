@@ -1,6 +1,8 @@
 //! Server configuration: a TOML file, overridden by environment, overridden by flags.
 //! Unknown keys are errors.
 
+use crate::http::Bounds;
+use crate::ratelimit::Limits;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
@@ -66,6 +68,24 @@ pub struct Cli {
     /// Site map for the dashboard: a ROS map_server `map.yaml` (see config/maps/demo.yaml).
     #[arg(long, env = "FMS_MAP")]
     pub map: Option<PathBuf>,
+    /// Production mode: refuse to start without authentication.
+    #[arg(long, env = "FMS_PRODUCTION", value_parser = clap::builder::BoolishValueParser::new())]
+    pub production: Option<bool>,
+    /// Require authentication (API keys, JWT). Off: the API is open (demo).
+    #[arg(long, env = "FMS_AUTH", value_parser = clap::builder::BoolishValueParser::new())]
+    pub auth: Option<bool>,
+    /// HS256 secret for JWT bearer tokens (at least 32 bytes); prefer --jwt-secret-file.
+    #[arg(long, env = "FMS_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// File holding the JWT secret.
+    #[arg(long, env = "FMS_JWT_SECRET_FILE")]
+    pub jwt_secret_file: Option<PathBuf>,
+    /// Log format: text (default) or json.
+    #[arg(long, env = "FMS_LOG_FORMAT")]
+    pub log_format: Option<LogFormat>,
+    /// Also write logs to this file, rotated by size.
+    #[arg(long, env = "FMS_LOG_FILE")]
+    pub log_file: Option<PathBuf>,
 }
 
 /// Subcommands besides running the server.
@@ -82,6 +102,37 @@ pub enum Command {
     },
     /// The phone teleop server (port 8765): the mobile page and its joystick WebSocket.
     Phone(crate::phone::PhoneArgs),
+    /// API keys in the store the server uses (--database-url / --data-dir / --config).
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+    /// Prints an HS256 JWT signed with the configured secret (FMS_JWT_SECRET[_FILE]).
+    Token {
+        /// Who the token names (`sub`).
+        #[arg(long)]
+        sub: String,
+        #[arg(long, value_parser = clap::builder::ValueParser::new(|s: &str| s.parse::<crate::auth::Role>()))]
+        role: crate::auth::Role,
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = 3600)]
+        ttl_s: u64,
+    },
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum KeysAction {
+    /// Creates a key and prints it (once: only its hash is stored).
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_parser = clap::builder::ValueParser::new(|s: &str| s.parse::<crate::auth::Role>()))]
+        role: crate::auth::Role,
+    },
+    /// Lists keys (id, name, role, created, revoked).
+    List,
+    /// Revokes a key by id.
+    Revoke { id: String },
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -99,8 +150,82 @@ pub struct FileConfig {
     pub data_dir: Option<PathBuf>,
     pub locations: Option<PathBuf>,
     pub map: Option<PathBuf>,
+    pub production: Option<bool>,
+    pub auth: Option<FileAuth>,
+    pub rate_limit: Option<FileRateLimit>,
+    pub log: Option<FileLog>,
+    pub bounds: Option<Bounds>,
     pub presence: Option<FilePresence>,
     pub dispatch: Option<FileDispatch>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileAuth {
+    pub enabled: Option<bool>,
+    pub jwt_secret_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileRateLimit {
+    pub enabled: Option<bool>,
+    #[serde(flatten)]
+    pub limits: Option<PartialLimits>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartialLimits {
+    pub reads_per_min: Option<u32>,
+    pub tasks_per_min: Option<u32>,
+    pub fleet_per_min: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileLog {
+    pub format: Option<LogFormat>,
+    pub file: Option<PathBuf>,
+    pub max_size_mb: Option<u64>,
+    pub backups: Option<u32>,
+}
+
+/// How log lines look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Logging: level (`log_level`), format, and an optional size-rotated file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    pub file: Option<PathBuf>,
+    pub max_size_bytes: u64,
+    pub backups: u32,
+}
+
+/// A secret that never shows in logs or `Debug` output.
+#[derive(Clone, PartialEq)]
+pub struct Secret(pub Vec<u8>);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Authentication settings.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AuthSettings {
+    pub enabled: bool,
+    pub jwt_secret: Option<Secret>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -139,6 +264,14 @@ pub struct ServerConfig {
     pub locations: Vec<Location>,
     /// ROS map (`map.yaml`) shown by the dashboard; none: the dashboard draws a grid.
     pub map: Option<PathBuf>,
+    /// Refuses to start without authentication.
+    pub production: bool,
+    pub auth: AuthSettings,
+    /// Per-client request limits; `None` turns them off.
+    pub rate_limit: Option<Limits>,
+    pub log: LogSettings,
+    /// Where task targets may be; `None`: the map's extent, if any.
+    pub bounds: Option<Bounds>,
     pub presence: PresenceParams,
     pub engine: EngineParams,
 }
@@ -258,6 +391,72 @@ impl ServerConfig {
                 reason: "need min_battery 0-100, max_attempts >= 1 and 0 < resend_initial_ms <= resend_max_ms".into(),
             });
         }
+        let production = cli.production.or(file.production).unwrap_or(false);
+        let file_auth = file.auth.unwrap_or_default();
+        let jwt_secret = match (
+            cli.jwt_secret,
+            cli.jwt_secret_file.or(file_auth.jwt_secret_file),
+        ) {
+            (Some(s), _) => Some(s),
+            (None, Some(path)) => {
+                Some(
+                    std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+                        path: path.clone(),
+                        source,
+                    })?,
+                )
+            }
+            (None, None) => None,
+        }
+        .map(|s| crate::auth::check_secret(&s))
+        .transpose()
+        .map_err(|reason| ConfigError::Invalid {
+            name: "jwt_secret",
+            reason,
+        })?
+        .map(Secret);
+        let auth = AuthSettings {
+            enabled: cli.auth.or(file_auth.enabled).unwrap_or(false),
+            jwt_secret,
+        };
+        if production && !auth.enabled {
+            return Err(ConfigError::Invalid {
+                name: "production",
+                reason: "production mode needs authentication: set [auth] enabled = true (or FMS_AUTH=1) and create keys with `fms_server keys create`".into(),
+            });
+        }
+        let rl = file.rate_limit.unwrap_or_default();
+        let rate_limit = if rl.enabled.unwrap_or(true) {
+            let d = Limits::default();
+            let p = rl.limits.unwrap_or_default();
+            Some(Limits {
+                reads_per_min: p.reads_per_min.unwrap_or(d.reads_per_min),
+                tasks_per_min: p.tasks_per_min.unwrap_or(d.tasks_per_min),
+                fleet_per_min: p.fleet_per_min.unwrap_or(d.fleet_per_min),
+            })
+        } else {
+            None
+        };
+        let fl = file.log.unwrap_or_default();
+        let log = LogSettings {
+            format: cli.log_format.or(fl.format).unwrap_or_default(),
+            file: cli.log_file.or(fl.file),
+            max_size_bytes: fl.max_size_mb.unwrap_or(100).saturating_mul(1024 * 1024),
+            backups: fl.backups.unwrap_or(5),
+        };
+        if log.max_size_bytes == 0 || log.backups > 100 {
+            return Err(ConfigError::Invalid {
+                name: "log",
+                reason: "need max_size_mb >= 1 and backups <= 100".into(),
+            });
+        }
+        let bounds = file.bounds;
+        if bounds.is_some_and(|b| !b.is_valid()) {
+            return Err(ConfigError::Invalid {
+                name: "bounds",
+                reason: "need finite min_x < max_x and min_y < max_y".into(),
+            });
+        }
         let locations = match cli.locations.or(file.locations) {
             Some(path) => load_locations(&path)?,
             None => {
@@ -297,6 +496,11 @@ impl ServerConfig {
                 .unwrap_or_else(|| PathBuf::from("data")),
             locations,
             map: cli.map.or(file.map),
+            production,
+            auth,
+            rate_limit,
+            log,
+            bounds,
             presence,
             engine,
         })

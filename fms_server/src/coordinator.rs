@@ -102,24 +102,34 @@ pub enum Request {
     CreateTask {
         id: TaskId,
         new: NewTask,
+        actor: String,
         reply: Reply<Created>,
     },
     CancelTask {
         id: TaskId,
+        actor: String,
         reply: Reply<Task>,
     },
     CancelRobot {
         robot: RobotId,
+        actor: String,
         reply: Reply<()>,
     },
     FleetEstop {
         engage: bool,
+        actor: String,
         reply: Reply<usize>,
     },
     RobotEstop {
         robot: RobotId,
         engage: bool,
+        actor: String,
         reply: Reply<()>,
+    },
+    /// A robot's teleop lease changed hands (seen in its state): audited.
+    TeleopLease {
+        robot: RobotId,
+        operator: Option<String>,
     },
     RobotEvent {
         robot: RobotId,
@@ -154,30 +164,56 @@ impl CoordinatorHandle {
         rx.await.map_err(|_| CoordError::Stopped)?
     }
 
-    pub async fn create_task(&self, new: NewTask) -> Result<Created, CoordError> {
+    /// Creates a task on behalf of `actor` (who is written to the audit).
+    pub async fn create_task(&self, new: NewTask, actor: &str) -> Result<Created, CoordError> {
         let id = TaskId::new(uuid::Uuid::new_v4().to_string()).expect("a UUID is a valid task id");
-        self.ask(|reply| Request::CreateTask { id, new, reply })
+        let actor = actor.to_owned();
+        self.ask(|reply| Request::CreateTask {
+            id,
+            new,
+            actor,
+            reply,
+        })
+        .await
+    }
+
+    pub async fn cancel_task(&self, id: TaskId, actor: &str) -> Result<Task, CoordError> {
+        let actor = actor.to_owned();
+        self.ask(|reply| Request::CancelTask { id, actor, reply })
             .await
     }
 
-    pub async fn cancel_task(&self, id: TaskId) -> Result<Task, CoordError> {
-        self.ask(|reply| Request::CancelTask { id, reply }).await
+    pub async fn cancel_robot(&self, robot: RobotId, actor: &str) -> Result<(), CoordError> {
+        let actor = actor.to_owned();
+        self.ask(|reply| Request::CancelRobot {
+            robot,
+            actor,
+            reply,
+        })
+        .await
     }
 
-    pub async fn cancel_robot(&self, robot: RobotId) -> Result<(), CoordError> {
-        self.ask(|reply| Request::CancelRobot { robot, reply })
-            .await
+    pub async fn fleet_estop(&self, engage: bool, actor: &str) -> Result<usize, CoordError> {
+        let actor = actor.to_owned();
+        self.ask(|reply| Request::FleetEstop {
+            engage,
+            actor,
+            reply,
+        })
+        .await
     }
 
-    pub async fn fleet_estop(&self, engage: bool) -> Result<usize, CoordError> {
-        self.ask(|reply| Request::FleetEstop { engage, reply })
-            .await
-    }
-
-    pub async fn robot_estop(&self, robot: RobotId, engage: bool) -> Result<(), CoordError> {
+    pub async fn robot_estop(
+        &self,
+        robot: RobotId,
+        engage: bool,
+        actor: &str,
+    ) -> Result<(), CoordError> {
+        let actor = actor.to_owned();
         self.ask(|reply| Request::RobotEstop {
             robot,
             engage,
+            actor,
             reply,
         })
         .await
@@ -221,11 +257,31 @@ impl Coordinator {
     async fn handle(&mut self, req: Request) {
         let now = unix_ms();
         match req {
-            Request::CreateTask { id, new, reply } => {
-                let _ = reply.send(self.create(id, new, now).await);
+            Request::CreateTask {
+                id,
+                new,
+                actor,
+                reply,
+            } => {
+                let _ = reply.send(self.create(id, new, now, actor).await);
             }
-            Request::CancelTask { id, reply } => {
-                let audit = audit(now, "task.cancel", None, Some(&id));
+            Request::TeleopLease { robot, operator } => {
+                let entry = Write::Audit(AuditEntry {
+                    at_ms: now,
+                    actor: operator.clone().unwrap_or_else(|| "robot".into()),
+                    action: if operator.is_some() {
+                        "teleop.lease".into()
+                    } else {
+                        "teleop.lease_end".into()
+                    },
+                    robot_id: Some(robot),
+                    task_id: None,
+                    detail: JsonValue::Null,
+                });
+                self.apply_logged(Vec::new(), vec![entry]).await;
+            }
+            Request::CancelTask { id, actor, reply } => {
+                let audit = audit(now, &actor, "task.cancel", None, Some(&id));
                 let result = match self.engine.cancel(&id, now) {
                     Ok((task, fx)) => self.apply(fx, vec![audit]).await.map(|_| task),
                     Err(TaskError::TaskNotFound(id)) => self.finished_task(id).await,
@@ -233,15 +289,23 @@ impl Coordinator {
                 };
                 let _ = reply.send(result);
             }
-            Request::CancelRobot { robot, reply } => {
-                let audit = audit(now, "robot.cancel", Some(&robot), None);
+            Request::CancelRobot {
+                robot,
+                actor,
+                reply,
+            } => {
+                let audit = audit(now, &actor, "robot.cancel", Some(&robot), None);
                 let result = match self.engine.cancel_robot(&robot, now) {
                     Ok(fx) => self.apply(fx, vec![audit]).await,
                     Err(e) => Err(e.into()),
                 };
                 let _ = reply.send(result);
             }
-            Request::FleetEstop { engage, reply } => {
+            Request::FleetEstop {
+                engage,
+                actor,
+                reply,
+            } => {
                 let views = self.views();
                 let action = if engage {
                     "fleet.estop"
@@ -249,7 +313,9 @@ impl Coordinator {
                     "fleet.release"
                 };
                 let fx = self.engine.set_fleet_estop(engage, &views, now);
-                let result = self.apply(fx, vec![audit(now, action, None, None)]).await;
+                let result = self
+                    .apply(fx, vec![audit(now, &actor, action, None, None)])
+                    .await;
                 if result.is_ok() {
                     self.shared.fleet_estop.store(engage, Ordering::Relaxed);
                 }
@@ -258,6 +324,7 @@ impl Coordinator {
             Request::RobotEstop {
                 robot,
                 engage,
+                actor,
                 reply,
             } => {
                 let action = if engage {
@@ -267,7 +334,7 @@ impl Coordinator {
                 };
                 let result = match self.engine.set_robot_estop(&robot, engage) {
                     Ok(fx) => {
-                        self.apply(fx, vec![audit(now, action, Some(&robot), None)])
+                        self.apply(fx, vec![audit(now, &actor, action, Some(&robot), None)])
                             .await
                     }
                     Err(e) => Err(e.into()),
@@ -314,7 +381,13 @@ impl Coordinator {
         }
     }
 
-    async fn create(&mut self, id: TaskId, new: NewTask, now: u64) -> Result<Created, CoordError> {
+    async fn create(
+        &mut self,
+        id: TaskId,
+        new: NewTask,
+        now: u64,
+        actor: String,
+    ) -> Result<Created, CoordError> {
         if let Some(key) = &new.idempotency_key {
             if let Some(task) = self.shared.store.task_by_idempotency_key(key).await? {
                 return Ok(Created {
@@ -327,7 +400,7 @@ impl Coordinator {
         let (task, fx) = self.engine.create(id, new, &views, now)?;
         let entry = Write::Audit(AuditEntry {
             at_ms: now,
-            actor: "api".into(),
+            actor,
             action: "task.create".into(),
             robot_id: task.robot_id.clone(),
             task_id: Some(task.id.clone()),
@@ -454,10 +527,16 @@ impl Coordinator {
 }
 
 /// An audit row for a command given through the API.
-fn audit(now: u64, action: &str, robot: Option<&RobotId>, task: Option<&TaskId>) -> Write {
+fn audit(
+    now: u64,
+    actor: &str,
+    action: &str,
+    robot: Option<&RobotId>,
+    task: Option<&TaskId>,
+) -> Write {
     Write::Audit(AuditEntry {
         at_ms: now,
-        actor: "api".into(),
+        actor: actor.into(),
         action: action.into(),
         robot_id: robot.cloned(),
         task_id: task.cloned(),

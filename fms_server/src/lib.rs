@@ -4,6 +4,7 @@
 //! `fleet` is the pure domain; `coordinator` applies its effects; `link` is Zenoh;
 //! `http` is axum; `store` is persistence; `hub` fans out live updates.
 
+pub mod auth;
 pub mod bench;
 pub mod config;
 pub mod coordinator;
@@ -11,9 +12,11 @@ pub mod fleet;
 pub mod http;
 pub mod hub;
 pub mod link;
+pub mod logging;
 pub mod map;
 pub mod metrics;
 pub mod phone;
+pub mod ratelimit;
 pub mod store;
 
 use std::future::Future;
@@ -124,6 +127,34 @@ impl Server {
                 }
             })
         };
+        let bounds = config
+            .bounds
+            .or_else(|| map.as_ref().map(|m| http::Bounds::of_map(&m.meta)));
+        if !config.frontend_dir.is_dir() {
+            tracing::warn!(dir = %config.frontend_dir.display(), "dashboard not served: build it with `cd frontend && npm ci && npm run build`");
+        }
+        let auth = Arc::new(auth::Authenticator::new(
+            config.auth.enabled,
+            config.auth.jwt_secret.as_ref().map(|s| s.0.clone()),
+            shared.store.clone(),
+        ));
+        if config.auth.enabled {
+            let keys = auth.keys().list().await.map_err(|e| match e {
+                auth::KeyError::Store(s) => ServerError::Store(s),
+                other => ServerError::Store(store::StoreError::Backend(other.to_string())),
+            })?;
+            let active = keys.iter().filter(|k| k.revoked_ms.is_none()).count();
+            tracing::info!(
+                api_keys = active,
+                jwt = config.auth.jwt_secret.is_some(),
+                "authentication required"
+            );
+            if active == 0 && config.auth.jwt_secret.is_none() {
+                tracing::warn!("authentication is on but nobody can sign in yet: create a key with `fms_server keys create --name admin --role admin`");
+            }
+        } else {
+            tracing::warn!("AUTHENTICATION IS OFF: anyone who can reach this server can command the fleet. Demo use only; set FMS_AUTH=1 (and production = true) for real deployments");
+        }
         let state = AppState {
             shared,
             coord,
@@ -132,6 +163,20 @@ impl Server {
                 cors_origins: config.cors_origins.clone(),
                 locations: config.locations.clone(),
                 map,
+                bounds,
+            }),
+            auth,
+            limiter: Arc::new(ratelimit::RateLimiter::new(config.rate_limit.unwrap_or(
+                ratelimit::Limits {
+                    reads_per_min: 0,
+                    tasks_per_min: 0,
+                    fleet_per_min: 0,
+                },
+            ))),
+            http_metrics: Arc::new(http::telemetry::HttpMetrics::default()),
+            zenoh: Some(http::ops::ZenohProbe {
+                session: session.clone(),
+                client: matches!(config.zenoh, link::ZenohMode::Client { .. }),
             }),
         };
         Ok(Self {

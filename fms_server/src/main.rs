@@ -3,13 +3,13 @@
 
 use anyhow::Context;
 use clap::Parser;
-use fms_server::config::{strip_ros_args, Cli, Command, ServerConfig};
+use fms_server::config::{strip_ros_args, Cli, Command, KeysAction, LogSettings, ServerConfig};
 use fms_server::link::ZenohMode;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse_from(strip_ros_args(std::env::args()));
-    match cli.command {
+    let mut cli = Cli::parse_from(strip_ros_args(std::env::args()));
+    match cli.command.take() {
         Some(Command::BenchDispatch {
             tasks,
             robots,
@@ -22,10 +22,11 @@ async fn main() -> anyhow::Result<()> {
             return Ok(());
         }
         Some(Command::Phone(args)) => return phone(args).await,
+        Some(cmd @ (Command::Keys { .. } | Command::Token { .. })) => return admin(cmd, cli).await,
         None => {}
     }
     let config = ServerConfig::resolve(cli)?;
-    init_logs(&config.log_level)?;
+    fms_server::logging::init(&config.log_level, &config.log).map_err(anyhow::Error::msg)?;
     let listener = tokio::net::TcpListener::bind(config.http_addr)
         .await
         .with_context(|| format!("cannot listen on {}", config.http_addr))?;
@@ -45,21 +46,79 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn init_logs(filter: &str) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(filter).context("invalid log level")?,
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+/// `fms_server keys …` and `fms_server token …`: administration against the configured store.
+async fn admin(command: Command, cli: Cli) -> anyhow::Result<()> {
+    let config = ServerConfig::resolve(cli)?;
+    match command {
+        Command::Token { sub, role, ttl_s } => {
+            let secret = config.auth.jwt_secret.as_ref().context(
+                "no JWT secret: set FMS_JWT_SECRET or FMS_JWT_SECRET_FILE ([auth] jwt_secret_file)",
+            )?;
+            let token = fms_server::auth::issue_jwt(
+                &sub,
+                role,
+                std::time::Duration::from_secs(ttl_s),
+                &secret.0,
+            )
+            .map_err(anyhow::Error::msg)?;
+            println!("{token}");
+        }
+        Command::Keys { action } => {
+            let store =
+                fms_server::store::open_store(config.database_url.as_deref(), &config.data_dir)
+                    .await?;
+            let keys = fms_server::auth::Keys::new(store);
+            match action {
+                KeysAction::Create { name, role } => {
+                    let (record, key) = keys.create(&name, role, "cli").await?;
+                    eprintln!(
+                        "created key {} ({}, {}); it is shown once:",
+                        record.id, record.name, record.role
+                    );
+                    println!("{key}");
+                }
+                KeysAction::List => {
+                    println!(
+                        "{:<14} {:<24} {:<9} {:<14} revoked_ms",
+                        "id", "name", "role", "created_ms"
+                    );
+                    for k in keys.list().await? {
+                        println!(
+                            "{:<14} {:<24} {:<9} {:<14} {}",
+                            k.id,
+                            k.name,
+                            k.role.to_string(),
+                            k.created_ms,
+                            k.revoked_ms.map_or("-".into(), |t| t.to_string())
+                        );
+                    }
+                }
+                KeysAction::Revoke { id } => {
+                    if !keys.revoke(&id, "cli").await? {
+                        anyhow::bail!("no key {id}");
+                    }
+                    println!("revoked {id} (servers forget cached keys within a minute)");
+                }
+            }
+        }
+        Command::BenchDispatch { .. } | Command::Phone(_) => {}
+    }
     Ok(())
 }
 
 /// `fms_server phone`: the mobile teleop server.
 async fn phone(args: fms_server::phone::PhoneArgs) -> anyhow::Result<()> {
     args.validate().map_err(anyhow::Error::msg)?;
-    init_logs(&args.log_level)?;
+    fms_server::logging::init(
+        &args.log_level,
+        &LogSettings {
+            format: Default::default(),
+            file: None,
+            max_size_bytes: u64::MAX,
+            backups: 0,
+        },
+    )
+    .map_err(anyhow::Error::msg)?;
     let listener = tokio::net::TcpListener::bind(args.addr())
         .await
         .with_context(|| format!("cannot listen on {}", args.addr()))?;

@@ -58,7 +58,7 @@ fn default_free() -> f64 {
 }
 
 /// What `/api/map` returns.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct MapMeta {
     pub name: String,
     /// Metres per cell.
@@ -67,10 +67,11 @@ pub struct MapMeta {
     pub width: u32,
     pub height: u32,
     /// Where the rendered image is served.
+    #[schema(value_type = String)]
     pub image: &'static str,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct MapOrigin {
     pub x: f64,
     pub y: f64,

@@ -24,7 +24,7 @@ impl Default for PresenceParams {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Presence {
     Online,
@@ -33,7 +33,7 @@ pub enum Presence {
 }
 
 /// One robot as the server knows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RobotEntry {
     pub id: RobotId,
     pub presence: Presence,
@@ -43,6 +43,7 @@ pub struct RobotEntry {
     pub last_seen_ms: u64,
     pub state: Option<RobotState>,
     #[serde(skip)]
+    #[schema(ignore)]
     token: TokenState,
 }
 

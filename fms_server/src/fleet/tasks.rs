@@ -6,7 +6,7 @@ use fms_msgs::{Goal, Priority, RobotId, TaskCommand, TaskId};
 use serde::{Deserialize, Serialize};
 
 /// Where a task is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum TaskStatus {
     Queued,
@@ -69,7 +69,7 @@ impl std::str::FromStr for TaskStatus {
 }
 
 /// One entry of a task's history.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct HistoryEntry {
     pub status: TaskStatus,
     pub at_ms: u64,
@@ -80,7 +80,7 @@ pub struct HistoryEntry {
 }
 
 /// A task as stored and as the API shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Task {
     pub id: TaskId,
     /// The robot the client asked for, if any.
@@ -90,6 +90,7 @@ pub struct Task {
     pub goal: Goal,
     pub priority: Priority,
     pub timeout_s: Option<f64>,
+    #[schema(value_type = Object)]
     pub parameters: JsonMap,
     pub status: TaskStatus,
     pub progress: f64,

@@ -9,7 +9,7 @@ use crate::coordinator::CoordError;
 use crate::fleet::tasks::TaskError;
 
 /// Stable error codes clients can match on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ErrorCode {
     RobotNotFound,
@@ -22,6 +22,14 @@ pub enum ErrorCode {
     NotFound,
     Internal,
     Unavailable,
+    /// No or invalid credentials (401).
+    Unauthorized,
+    /// Authenticated, but the role does not allow this (403).
+    Forbidden,
+    /// Too many requests from this client in the current window (429).
+    RateLimited,
+    /// The request body is over the size limit (413).
+    PayloadTooLarge,
 }
 
 impl ErrorCode {
@@ -37,6 +45,10 @@ impl ErrorCode {
             ErrorCode::ValidationError => StatusCode::BAD_REQUEST,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+            ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         }
     }
 }
@@ -69,6 +81,18 @@ struct Envelope<'a> {
 struct Body<'a> {
     code: ErrorCode,
     message: &'a str,
+}
+
+/// The error envelope, as documented in the OpenAPI document.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorEnvelope {
+    pub error: ErrorBody,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub code: ErrorCode,
+    pub message: String,
 }
 
 impl IntoResponse for ApiError {
@@ -120,7 +144,20 @@ impl From<crate::store::StoreError> for ApiError {
 
 impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> Self {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            return Self::new(ErrorCode::PayloadTooLarge, "the request body is too large");
+        }
         Self::validation(r.body_text())
+    }
+}
+
+impl From<crate::auth::AuthError> for ApiError {
+    fn from(e: crate::auth::AuthError) -> Self {
+        let code = match e {
+            crate::auth::AuthError::Forbidden { .. } => ErrorCode::Forbidden,
+            _ => ErrorCode::Unauthorized,
+        };
+        Self::new(code, e.to_string())
     }
 }
 

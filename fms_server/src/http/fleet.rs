@@ -5,13 +5,13 @@ use axum::Json;
 use fms_msgs::{unix_ms, RobotMode};
 use serde::Serialize;
 
-use super::{ApiError, AppState};
+use super::{Actor, ApiError, AppState};
 use crate::fleet::registry::Presence;
 use crate::fleet::tasks::TaskStatus;
 
 const DAY_MS: u64 = 86_400_000;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct FleetStatus {
     pub total: usize,
     pub online: usize,
@@ -32,6 +32,9 @@ pub struct FleetStatus {
     pub estop_engaged: bool,
 }
 
+/// Fleet totals: presence, busy/idle, battery, tasks, e-stop.
+#[utoipa::path(get, path = "/api/fleet/status", tag = "fleet",
+    responses((status = 200, body = FleetStatus), (status = 401, body = super::error::ErrorEnvelope), (status = 429, body = super::error::ErrorEnvelope)))]
 pub async fn status(State(st): State<AppState>) -> Result<Json<FleetStatus>, ApiError> {
     let counts = st.shared.store.count_by_status().await?;
     let completed_today = st
@@ -85,25 +88,37 @@ pub async fn status(State(st): State<AppState>) -> Result<Json<FleetStatus>, Api
     }))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct EstopReply {
     pub engaged: bool,
     /// Robots the command was sent to.
     pub robots: usize,
 }
 
-pub async fn estop(State(st): State<AppState>) -> Result<Json<EstopReply>, ApiError> {
-    tracing::warn!("fleet emergency stop engaged");
-    let robots = st.coord.fleet_estop(true).await?;
+/// Engages the fleet emergency stop (persisted; resent until every robot shows it).
+#[utoipa::path(post, path = "/api/fleet/emergency-stop", tag = "fleet",
+    responses((status = 200, body = EstopReply), (status = 401, body = super::error::ErrorEnvelope), (status = 403, body = super::error::ErrorEnvelope), (status = 429, body = super::error::ErrorEnvelope)))]
+pub async fn estop(
+    State(st): State<AppState>,
+    Actor(who): Actor,
+) -> Result<Json<EstopReply>, ApiError> {
+    tracing::warn!(by = %who.name, "fleet emergency stop engaged");
+    let robots = st.coord.fleet_estop(true, &who.name).await?;
     Ok(Json(EstopReply {
         engaged: true,
         robots,
     }))
 }
 
-pub async fn release(State(st): State<AppState>) -> Result<Json<EstopReply>, ApiError> {
-    tracing::warn!("fleet emergency stop released");
-    let robots = st.coord.fleet_estop(false).await?;
+/// Releases the fleet emergency stop.
+#[utoipa::path(post, path = "/api/fleet/emergency-stop/release", tag = "fleet",
+    responses((status = 200, body = EstopReply), (status = 401, body = super::error::ErrorEnvelope), (status = 403, body = super::error::ErrorEnvelope), (status = 429, body = super::error::ErrorEnvelope)))]
+pub async fn release(
+    State(st): State<AppState>,
+    Actor(who): Actor,
+) -> Result<Json<EstopReply>, ApiError> {
+    tracing::warn!(by = %who.name, "fleet emergency stop released");
+    let robots = st.coord.fleet_estop(false, &who.name).await?;
     Ok(Json(EstopReply {
         engaged: false,
         robots,

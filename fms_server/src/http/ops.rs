@@ -51,17 +51,87 @@ pub async fn metrics(State(st): State<AppState>) -> Result<impl IntoResponse, Ap
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        st.shared.metrics.render(&snap),
+        {
+            let mut text = st.shared.metrics.render(&snap);
+            st.http_metrics.render(&mut text);
+            text
+        },
     ))
 }
 
+/// What `/readyz` checks of Zenoh: the session, and whether it is a client (which needs a
+/// router) or the embedded router itself.
+#[derive(Clone)]
+pub struct ZenohProbe {
+    pub session: zenoh::Session,
+    pub client: bool,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Ready {
+    /// `ready` or `unavailable`.
+    pub status: &'static str,
+    pub store: bool,
+    pub zenoh: bool,
+}
+
+/// Readiness: the store answers and Zenoh is up (as a client: connected to a router).
+/// 503 when either is not.
+pub async fn readyz(State(st): State<AppState>) -> impl IntoResponse {
+    let store = tokio::time::timeout(
+        std::time::Duration::from_secs(2),
+        st.shared.store.setting("readyz"),
+    )
+    .await
+    .is_ok_and(|r| r.is_ok());
+    let zenoh = match &st.zenoh {
+        None => true,
+        Some(z) if z.session.is_closed() => false,
+        Some(z) if z.client => z.session.info().routers_zid().await.next().is_some(),
+        Some(_) => true,
+    };
+    let ok = store && zenoh;
+    let code = if ok {
+        axum::http::StatusCode::OK
+    } else {
+        axum::http::StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        code,
+        Json(Ready {
+            status: if ok { "ready" } else { "unavailable" },
+            store,
+            zenoh,
+        }),
+    )
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Info {
+    pub version: &'static str,
+    /// false: the API is open to anybody (demo mode).
+    pub auth_required: bool,
+}
+
+/// Public facts a client needs before signing in.
+pub async fn info(State(st): State<AppState>) -> Json<Info> {
+    Json(Info {
+        version: env!("CARGO_PKG_VERSION"),
+        auth_required: st.auth.required(),
+    })
+}
+
 /// `GET /api/map`: the site map's metadata (404 `NOT_FOUND` when none is configured).
+#[utoipa::path(get, path = "/api/map", tag = "map",
+    responses((status = 200, body = crate::map::MapMeta), (status = 404, body = super::error::ErrorEnvelope), (status = 401, body = super::error::ErrorEnvelope), (status = 429, body = super::error::ErrorEnvelope)))]
 pub async fn map_meta(State(st): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     let map = st.http.map.as_ref().ok_or_else(no_map)?;
     Ok(Json(map.meta.clone()))
 }
 
 /// `GET /api/map/image`: the thresholded occupancy grid as a grey PNG.
+#[utoipa::path(get, path = "/api/map/image", tag = "map",
+    responses((status = 200, content_type = "image/png", body = Vec<u8>), (status = 404, body = super::error::ErrorEnvelope), (status = 401, body = super::error::ErrorEnvelope), (status = 429, body = super::error::ErrorEnvelope)))]
 pub async fn map_image(State(st): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     let map = st.http.map.clone().ok_or_else(no_map)?;
     Ok((

@@ -4,10 +4,10 @@ use axum::extract::{Path, State};
 use axum::Json;
 use serde::Serialize;
 
-use super::{robot_id, ApiError, AppState, ErrorCode};
+use super::{robot_id, Actor, ApiError, AppState, ErrorCode};
 use crate::fleet::registry::RobotEntry;
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Ack {
     pub robot_id: String,
     pub accepted: bool,
@@ -17,12 +17,18 @@ fn not_found(id: &str) -> ApiError {
     ApiError::new(ErrorCode::RobotNotFound, format!("robot {id} is not known"))
 }
 
+/// Every robot with its presence and latest state, by id.
+#[utoipa::path(get, path = "/api/robots", tag = "robots",
+    responses((status = 200, body = [RobotEntry]), (status = 401, body = super::error::ErrorEnvelope), (status = 429, body = super::error::ErrorEnvelope)))]
 pub async fn list(State(st): State<AppState>) -> Json<Vec<RobotEntry>> {
     let mut robots: Vec<RobotEntry> = st.shared.registry().robots().cloned().collect();
     robots.sort_by(|a, b| a.id.cmp(&b.id));
     Json(robots)
 }
 
+#[utoipa::path(get, path = "/api/robots/{id}", tag = "robots",
+    params(("id" = String, Path, description = "robot id")),
+    responses((status = 200, body = RobotEntry), (status = 400, body = super::error::ErrorEnvelope), (status = 404, body = super::error::ErrorEnvelope), (status = 401, body = super::error::ErrorEnvelope), (status = 429, body = super::error::ErrorEnvelope)))]
 pub async fn get_one(
     State(st): State<AppState>,
     Path(id): Path<String>,
@@ -44,36 +50,51 @@ fn known(st: &AppState, raw: &str) -> Result<fms_msgs::RobotId, ApiError> {
     Ok(id)
 }
 
+/// Cancels the robot's current task.
+#[utoipa::path(post, path = "/api/robots/{id}/cancel", tag = "robots",
+    params(("id" = String, Path, description = "robot id")),
+    responses((status = 200, body = Ack), (status = 400, body = super::error::ErrorEnvelope), (status = 404, body = super::error::ErrorEnvelope), (status = 409, body = super::error::ErrorEnvelope), (status = 401, body = super::error::ErrorEnvelope), (status = 403, body = super::error::ErrorEnvelope), (status = 429, body = super::error::ErrorEnvelope)))]
 pub async fn cancel(
     State(st): State<AppState>,
+    Actor(who): Actor,
     Path(id): Path<String>,
 ) -> Result<Json<Ack>, ApiError> {
     let id = known(&st, &id)?;
-    st.coord.cancel_robot(id.clone()).await?;
+    st.coord.cancel_robot(id.clone(), &who.name).await?;
     Ok(Json(Ack {
         robot_id: id.to_string(),
         accepted: true,
     }))
 }
 
+/// Engages one robot's emergency stop.
+#[utoipa::path(post, path = "/api/robots/{id}/emergency-stop", tag = "robots",
+    params(("id" = String, Path, description = "robot id")),
+    responses((status = 200, body = Ack), (status = 400, body = super::error::ErrorEnvelope), (status = 404, body = super::error::ErrorEnvelope), (status = 409, body = super::error::ErrorEnvelope), (status = 401, body = super::error::ErrorEnvelope), (status = 403, body = super::error::ErrorEnvelope), (status = 429, body = super::error::ErrorEnvelope)))]
 pub async fn estop(
     State(st): State<AppState>,
+    Actor(who): Actor,
     Path(id): Path<String>,
 ) -> Result<Json<Ack>, ApiError> {
     let id = known(&st, &id)?;
-    st.coord.robot_estop(id.clone(), true).await?;
+    st.coord.robot_estop(id.clone(), true, &who.name).await?;
     Ok(Json(Ack {
         robot_id: id.to_string(),
         accepted: true,
     }))
 }
 
+/// Releases one robot's emergency stop.
+#[utoipa::path(post, path = "/api/robots/{id}/emergency-stop/release", tag = "robots",
+    params(("id" = String, Path, description = "robot id")),
+    responses((status = 200, body = Ack), (status = 400, body = super::error::ErrorEnvelope), (status = 404, body = super::error::ErrorEnvelope), (status = 409, body = super::error::ErrorEnvelope), (status = 401, body = super::error::ErrorEnvelope), (status = 403, body = super::error::ErrorEnvelope), (status = 429, body = super::error::ErrorEnvelope)))]
 pub async fn release(
     State(st): State<AppState>,
+    Actor(who): Actor,
     Path(id): Path<String>,
 ) -> Result<Json<Ack>, ApiError> {
     let id = known(&st, &id)?;
-    st.coord.robot_estop(id.clone(), false).await?;
+    st.coord.robot_estop(id.clone(), false, &who.name).await?;
     Ok(Json(Ack {
         robot_id: id.to_string(),
         accepted: true,

@@ -9,7 +9,7 @@ use fms_msgs::codec::{encode, JsonMap, JsonValue};
 use fms_msgs::{Goal, Pose, Priority};
 use serde::{Deserialize, Serialize};
 
-use super::{robot_id, task_id, ApiError, ApiJson, ApiQuery, AppState, ErrorCode};
+use super::{robot_id, task_id, Actor, ApiError, ApiJson, ApiQuery, AppState, Bounds, ErrorCode};
 use crate::fleet::engine::Location;
 use crate::fleet::tasks::{NewTask, Task, TaskStatus};
 use crate::store::TaskFilter;
@@ -26,14 +26,14 @@ const DEFAULT_LIMIT: usize = 100;
 const MAX_LIMIT: usize = 1_000;
 
 /// A goal as clients send it: a named location, or a pose (`yaw` 0 and `frame` "map" by default).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum TargetIn {
     Named(String),
     Pose(PoseIn),
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PoseIn {
     x: f64,
@@ -44,7 +44,7 @@ pub struct PoseIn {
 }
 
 /// `POST /api/tasks` body. Give exactly one of `target` and `waypoints`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTask {
     robot_id: Option<String>,
@@ -54,11 +54,12 @@ pub struct CreateTask {
     timeout_s: Option<f64>,
     /// Navigation failures to retry before the task fails (default 0).
     retries: Option<u32>,
+    #[schema(value_type = Option<Object>)]
     parameters: Option<JsonMap>,
     queue_if_busy: Option<bool>,
 }
 
-fn pose(p: PoseIn, what: &str) -> Result<Pose, ApiError> {
+fn pose(p: PoseIn, what: &str, bounds: Option<&Bounds>) -> Result<Pose, ApiError> {
     for (name, v) in [("x", p.x), ("y", p.y), ("yaw", p.yaw)] {
         if !v.is_finite() {
             return Err(ApiError::validation(format!(
@@ -70,6 +71,18 @@ fn pose(p: PoseIn, what: &str) -> Result<Pose, ApiError> {
         return Err(ApiError::validation(format!(
             "{what} is outside the +/-{MAX_COORDINATE} m bounds"
         )));
+    }
+    if let Some(b) = bounds {
+        let in_map = p
+            .frame
+            .as_deref()
+            .is_none_or(|f| f == fms_msgs::common::DEFAULT_FRAME);
+        if in_map && !b.contains(p.x, p.y) {
+            return Err(ApiError::validation(format!(
+                "{what} ({}, {}) is outside the site bounds x {}..{}, y {}..{}",
+                p.x, p.y, b.min_x, b.max_x, b.min_y, b.max_y
+            )));
+        }
     }
     let mut out = Pose::new(p.x, p.y, p.yaw);
     if let Some(frame) = p.frame {
@@ -87,9 +100,10 @@ fn target(
     t: TargetIn,
     what: &str,
     locations: &[Location],
+    bounds: Option<&Bounds>,
 ) -> Result<(Pose, Option<String>), ApiError> {
     match t {
-        TargetIn::Pose(p) => Ok((pose(p, what)?, None)),
+        TargetIn::Pose(p) => Ok((pose(p, what, bounds)?, None)),
         TargetIn::Named(name) => locations
             .iter()
             .find(|l| l.name == name)
@@ -102,11 +116,12 @@ impl CreateTask {
     fn validate(
         self,
         locations: &[Location],
+        bounds: Option<&Bounds>,
         idempotency_key: Option<String>,
     ) -> Result<NewTask, ApiError> {
         let (goal, location) = match (self.target, self.waypoints) {
             (Some(t), None) => {
-                let (p, name) = target(t, "target", locations)?;
+                let (p, name) = target(t, "target", locations, bounds)?;
                 (Goal::Pose(p), name)
             }
             (None, Some(wps)) => {
@@ -118,7 +133,9 @@ impl CreateTask {
                 let poses = wps
                     .into_iter()
                     .enumerate()
-                    .map(|(i, t)| target(t, &format!("waypoints[{i}]"), locations).map(|(p, _)| p))
+                    .map(|(i, t)| {
+                        target(t, &format!("waypoints[{i}]"), locations, bounds).map(|(p, _)| p)
+                    })
                     .collect::<Result<Vec<_>, _>>()?;
                 (Goal::Waypoints(poses), None)
             }
@@ -199,14 +216,20 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
 
 /// 201 with the new task; 200 with the earlier task (and `Idempotent-Replayed: true`)
 /// when the `Idempotency-Key` was seen before.
+/// Creates a task: 201 with the task, or 200 with the earlier one when the
+/// `Idempotency-Key` was seen before.
+#[utoipa::path(post, path = "/api/tasks", tag = "tasks", request_body = CreateTask,
+    params(("Idempotency-Key" = Option<String>, Header, description = "1-200 visible ASCII characters; the same key never creates a second task")),
+    responses((status = 201, body = Task), (status = 200, body = Task), (status = 400, body = super::error::ErrorEnvelope), (status = 404, body = super::error::ErrorEnvelope), (status = 409, body = super::error::ErrorEnvelope), (status = 413, body = super::error::ErrorEnvelope), (status = 401, body = super::error::ErrorEnvelope), (status = 403, body = super::error::ErrorEnvelope), (status = 429, body = super::error::ErrorEnvelope)))]
 pub async fn create(
     State(st): State<AppState>,
+    Actor(who): Actor,
     headers: HeaderMap,
     ApiJson(body): ApiJson<CreateTask>,
 ) -> Result<Response, ApiError> {
     let key = idempotency_key(&headers)?;
-    let new = body.validate(&st.http.locations, key)?;
-    let created = st.coord.create_task(new).await?;
+    let new = body.validate(&st.http.locations, st.http.bounds.as_ref(), key)?;
+    let created = st.coord.create_task(new, &who.name).await?;
     if created.replayed {
         let replay = (
             HeaderName::from_static("idempotent-replayed"),
@@ -221,12 +244,16 @@ pub async fn create(
 /// `GET /api/tasks?status=ACTIVE&robot=tb3_1&limit=50`
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::IntoParams)]
 pub struct ListQuery {
     status: Option<String>,
     robot: Option<String>,
     limit: Option<usize>,
 }
 
+/// Tasks, newest first.
+#[utoipa::path(get, path = "/api/tasks", tag = "tasks", params(ListQuery),
+    responses((status = 200, body = [Task]), (status = 400, body = super::error::ErrorEnvelope), (status = 401, body = super::error::ErrorEnvelope), (status = 429, body = super::error::ErrorEnvelope)))]
 pub async fn list(
     State(st): State<AppState>,
     ApiQuery(q): ApiQuery<ListQuery>,
@@ -252,6 +279,10 @@ pub async fn list(
     Ok(Json(tasks))
 }
 
+/// One task with its history.
+#[utoipa::path(get, path = "/api/tasks/{id}", tag = "tasks",
+    params(("id" = String, Path, description = "task id")),
+    responses((status = 200, body = Task), (status = 400, body = super::error::ErrorEnvelope), (status = 404, body = super::error::ErrorEnvelope), (status = 401, body = super::error::ErrorEnvelope), (status = 429, body = super::error::ErrorEnvelope)))]
 pub async fn get_one(
     State(st): State<AppState>,
     Path(id): Path<String>,
@@ -265,15 +296,20 @@ pub async fn get_one(
         .ok_or_else(|| ApiError::new(ErrorCode::TaskNotFound, format!("task {id} is not known")))
 }
 
+/// Cancels a task (409 when it is already over).
+#[utoipa::path(post, path = "/api/tasks/{id}/cancel", tag = "tasks",
+    params(("id" = String, Path, description = "task id")),
+    responses((status = 200, body = Task), (status = 400, body = super::error::ErrorEnvelope), (status = 404, body = super::error::ErrorEnvelope), (status = 409, body = super::error::ErrorEnvelope), (status = 401, body = super::error::ErrorEnvelope), (status = 403, body = super::error::ErrorEnvelope), (status = 429, body = super::error::ErrorEnvelope)))]
 pub async fn cancel(
     State(st): State<AppState>,
+    Actor(who): Actor,
     Path(id): Path<String>,
 ) -> Result<Json<Task>, ApiError> {
     let id = task_id(&id)?;
-    Ok(Json(st.coord.cancel_task(id).await?))
+    Ok(Json(st.coord.cancel_task(id, &who.name).await?))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct LocationOut {
     name: String,
     x: f64,
@@ -283,6 +319,8 @@ pub struct LocationOut {
 }
 
 /// `GET /api/locations`: the named locations tasks may target.
+#[utoipa::path(get, path = "/api/locations", tag = "tasks",
+    responses((status = 200, body = [LocationOut]), (status = 401, body = super::error::ErrorEnvelope), (status = 429, body = super::error::ErrorEnvelope)))]
 pub async fn locations(State(st): State<AppState>) -> Json<Vec<LocationOut>> {
     Json(
         st.http

@@ -196,6 +196,7 @@ suite!(
     robots_first_and_last_seen,
     cursors_set_and_overwrite,
     settings_round_trip,
+    settings_by_prefix,
     audit_newest_first,
     batch_is_atomic,
     reopen_keeps_everything,

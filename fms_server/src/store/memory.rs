@@ -172,6 +172,21 @@ impl Store for MemoryStore {
         Ok(self.lock()?.settings.get(key).cloned())
     }
 
+    async fn settings_with_prefix(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<(String, JsonValue)>, StoreError> {
+        let mut out: Vec<(String, JsonValue)> = self
+            .lock()?
+            .settings
+            .iter()
+            .filter(|(k, _)| k.starts_with(prefix))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+
     async fn audit(&self, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
         Ok(self
             .lock()?

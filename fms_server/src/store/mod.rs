@@ -50,7 +50,7 @@ pub struct RobotRecord {
 }
 
 /// One row of the command audit: who asked for what, when.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     pub at_ms: u64,
     /// Who: "api", a user or key name once authentication exists, or "system".
@@ -59,6 +59,7 @@ pub struct AuditEntry {
     pub action: String,
     pub robot_id: Option<RobotId>,
     pub task_id: Option<TaskId>,
+    #[schema(value_type = Value)]
     pub detail: JsonValue,
 }
 
@@ -127,6 +128,11 @@ pub trait Store: Send + Sync + 'static {
     async fn robots(&self) -> Result<Vec<RobotRecord>, StoreError>;
     async fn cursors(&self) -> Result<HashMap<RobotId, EventCursor>, StoreError>;
     async fn setting(&self, key: &str) -> Result<Option<JsonValue>, StoreError>;
+    /// Every setting whose key starts with `prefix`, by key.
+    async fn settings_with_prefix(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<(String, JsonValue)>, StoreError>;
     /// The newest `limit` audit entries, newest first.
     async fn audit(&self, limit: usize) -> Result<Vec<AuditEntry>, StoreError>;
 }

@@ -104,6 +104,7 @@ const DIALECT: Dialect = Dialect {
     id_desc: "id COLLATE \"C\" DESC",
     select_robots: "SELECT id, name, model, first_seen_ms, last_seen_ms FROM robots ORDER BY id COLLATE \"C\"",
     select_setting: "SELECT value::text FROM settings WHERE key = $1",
+    select_settings_prefix: "SELECT key, value::text FROM settings WHERE substr(key, 1, length($1)) = $1 ORDER BY key COLLATE \"C\"",
     select_audit: "SELECT id, at_ms, actor, action, robot_id, task_id, detail::text AS detail FROM audit ORDER BY id DESC LIMIT $1",
 };
 

@@ -17,6 +17,7 @@ pub(super) struct Dialect {
     pub id_desc: &'static str,
     pub select_robots: &'static str,
     pub select_setting: &'static str,
+    pub select_settings_prefix: &'static str,
     pub select_audit: &'static str,
 }
 
@@ -283,6 +284,21 @@ macro_rules! impl_sql_store {
                         .map_err(backend(format_args!("cannot read setting {key:?}")))?;
                 row.map(|(text,)| sql::setting_from_text(key, &text))
                     .transpose()
+            }
+
+            async fn settings_with_prefix(
+                &self,
+                prefix: &str,
+            ) -> Result<Vec<(String, JsonValue)>, StoreError> {
+                let rows: Vec<(String, String)> =
+                    sqlx::query_as($dialect.select_settings_prefix)
+                        .bind(prefix)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(backend(format_args!("cannot read settings {prefix:?}*")))?;
+                rows.into_iter()
+                    .map(|(key, text)| sql::setting_from_text(&key, &text).map(|v| (key, v)))
+                    .collect()
             }
 
             async fn audit(&self, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {

@@ -129,6 +129,7 @@ const DIALECT: Dialect = Dialect {
     id_desc: "id DESC",
     select_robots: "SELECT id, name, model, first_seen_ms, last_seen_ms FROM robots ORDER BY id",
     select_setting: "SELECT value FROM settings WHERE key = $1",
+    select_settings_prefix: "SELECT key, value FROM settings WHERE substr(key, 1, length($1)) = $1 ORDER BY key",
     select_audit: "SELECT id, at_ms, actor, action, robot_id, task_id, detail FROM audit ORDER BY id DESC LIMIT $1",
 };
 

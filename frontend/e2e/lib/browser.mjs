@@ -23,7 +23,7 @@ export function launchBrowser() {
 
 /** A page that reports its console errors and uncaught exceptions into `errors`. */
 export async function newPage(browser, contextOptions = {}) {
-  const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, ...contextOptions });
+  const context = await browser.newContext({ viewport: { width: 1600, height: 1000 }, ...contextOptions });
   const page = await context.newPage();
   page.errors = [];
   page.on('pageerror', (e) => page.errors.push(`pageerror: ${e.message}`));

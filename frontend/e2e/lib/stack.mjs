@@ -33,6 +33,7 @@ export class Stack {
     this.dir = mkdtempSync(join(tmpdir(), 'fms-e2e-'));
     this.dataDir = join(this.dir, 'data');
     this.procs = new Map(); // name -> child
+    this.serverBin = SERVER_BIN;
     const top = help([]);
     this.hasMapFlag = /--map\b/.test(top);
     this.hasPhone = /^\s+phone\b/m.test(top);

@@ -12,6 +12,7 @@ export function installTestHook(): void {
     mapMeta: () => fleet.map?.meta ?? null,
     view: () => mapRef.current?.view ?? null,
     frames: () => mapRef.current?.frames ?? 0,
+    drawMs: () => [...(mapRef.current?.drawMs ?? [])],
     imageRect: () => mapRef.current?.imageRect() ?? null,
     robotIds: () => fleet.store.robotIds(),
     robotScreenPos: (id: string) => mapRef.current?.robotScreenPos(id) ?? null,

@@ -13,7 +13,8 @@ export function Joystick({ onChange }: { onChange: (s: Stick) => void }) {
   useEffect(() => {
     const base = baseRef.current!;
     const knob = knobRef.current!;
-    const radius = () => base.clientWidth / 2 - knob.clientWidth / 4;
+    // the knob's centre travels to where its edge touches the rim
+    const radius = () => Math.max(1, base.clientWidth / 2 - knob.clientWidth / 2 + 4);
     const moveKnob = (s: Stick) => {
       const r = radius();
       knob.style.transform = `translate(${(s.x * r).toFixed(1)}px, ${(-s.y * r).toFixed(1)}px)`;

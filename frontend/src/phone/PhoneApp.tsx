@@ -119,6 +119,9 @@ export function PhoneApp() {
           <b>{leaseState === 'yours' ? 'yours' : leaseState === 'other' ? `held by ${holder}` : 'free'}</b>
         </div>
       </section>
+      <div className="pose mono muted" data-testid="phone-pose">
+        {robot?.pose ? `x ${robot.pose.x.toFixed(2)} m · y ${robot.pose.y.toFixed(2)} m · heading ${((robot.pose.yaw * 180) / Math.PI).toFixed(0)}°` : 'pose unknown'}
+      </div>
 
       <label className="phone-field speed">
         <span>
@@ -139,6 +142,7 @@ export function PhoneApp() {
         />
       </label>
 
+      <p className="hint">Hold the button with one thumb and steer with the other. Let go to stop.</p>
       <div className="drive">
         <DeadmanButton held={client.driving} disabled={!robotId || !connected || !cfg} onHold={() => robotId && client.hold(robotId)} onRelease={() => client.release()} />
         <Joystick onChange={onStick} />

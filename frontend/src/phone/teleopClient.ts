@@ -29,6 +29,8 @@ export class TeleopClient {
   robotId: string | null = null;
   twist: Twist = { linear: 0, angular: 0 };
   sent = 0;
+  /** Local time (ms) the last teleop command went out. */
+  lastSentMs = 0;
   version = 0;
   readonly socket: ReconnectingSocket;
   private timer: ReturnType<typeof setInterval> | null = null;
@@ -103,7 +105,10 @@ export class TeleopClient {
   private sendTeleop(): void {
     if (!this.robotId) return;
     const ok = this.socket.send({ type: 'teleop', robot_id: this.robotId, linear: this.twist.linear, angular: this.twist.angular });
-    if (ok) this.sent++;
+    if (ok) {
+      this.sent++;
+      this.lastSentMs = Date.now();
+    }
   }
 
   /** The lease as last reported for this robot (null when unknown or older than 2 s). */

@@ -756,3 +756,42 @@ pub(super) async fn concurrent_commits(h: Harness) {
     assert_eq!(store.robots().await.unwrap().len(), 6);
     assert_eq!(store.audit(usize::MAX).await.unwrap().len(), 30);
 }
+
+pub(super) async fn settings_by_prefix(h: Harness) {
+    let store = h.open().await;
+    let writes = [
+        "api_key/b",
+        "api_key/a",
+        "api_key",
+        "api_keyx",
+        "other",
+        "api_key/%_",
+    ]
+    .into_iter()
+    .map(|k| Write::Setting {
+        key: k.into(),
+        value: json(&format!("{k:?}")),
+    });
+    store.commit(&batch(writes)).await.unwrap();
+    let got: Vec<String> = store
+        .settings_with_prefix("api_key/")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(k, v)| {
+            assert_eq!(v, json(&format!("{k:?}")));
+            k
+        })
+        .collect();
+    // LIKE wildcards in keys or the prefix are plain characters.
+    assert_eq!(got, vec!["api_key/%_", "api_key/a", "api_key/b"]);
+    assert_eq!(
+        store.settings_with_prefix("api_key/%").await.unwrap().len(),
+        1
+    );
+    assert!(store
+        .settings_with_prefix("nothing")
+        .await
+        .unwrap()
+        .is_empty());
+}

@@ -19,8 +19,8 @@ export function EstopDialog({ robots }: { robots: number }) {
         <div className="modal-icon">!</div>
         <h2 id="estop-title">Engage the FLEET EMERGENCY STOP?</h2>
         <p>
-          Every robot ({robots} known) halts at once and refuses tasks until the fleet stop is released. Running tasks
-          stay open.
+          Every robot ({robots} known) halts at once. Running tasks fail, and nothing is dispatched until the fleet stop
+          is released.
         </p>
         <div className="modal-actions">
           <button type="button" className="btn" onClick={close}>

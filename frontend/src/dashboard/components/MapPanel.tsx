@@ -3,7 +3,8 @@
 import { useEffect, useRef } from 'react';
 import { MapCanvas } from '../map/mapCanvas';
 import { fleet } from '../net/controller';
-import { MapToolbar } from './MapToolbar';
+import { ConnOverlay } from './ConnOverlay';
+import { Cursor, MapToolbar } from './MapToolbar';
 
 /** The live MapCanvas, for the toolbar's zoom buttons and the test hook. */
 export const mapRef: { current: MapCanvas | null } = { current: null };
@@ -24,6 +25,8 @@ export function MapPanel() {
       <div className="map-wrap">
         <canvas ref={canvasRef} className="map-canvas" data-testid="map" aria-label="Fleet map" />
         <MapLegend />
+        <Cursor />
+        <ConnOverlay />
       </div>
     </section>
   );

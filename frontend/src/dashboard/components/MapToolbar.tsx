@@ -56,7 +56,6 @@ export function MapToolbar() {
         </button>
       </div>
       <MapStatus />
-      <Cursor />
     </div>
   );
 }
@@ -75,7 +74,7 @@ function MapStatus() {
   );
 }
 
-function Cursor() {
+export function Cursor() {
   const c = useObservable(cursor);
-  return <span className="cursor-readout">{c ? `x ${c.x.toFixed(2)}  y ${c.y.toFixed(2)}` : ''}</span>;
+  return c ? <span className="cursor-readout">{`x ${c.x.toFixed(2)}  y ${c.y.toFixed(2)} m`}</span> : null;
 }

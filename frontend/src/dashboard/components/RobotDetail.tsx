@@ -32,59 +32,61 @@ export function RobotDetail() {
           ✕
         </button>
       </div>
-      <dl className="kv">
-        <dt>presence</dt>
-        <dd className={`presence-${r.presence.toLowerCase()}`}>{r.presence}</dd>
-        <dt>pose</dt>
-        <dd className="mono">{s ? `${num(s.pose.x)}, ${num(s.pose.y)}, ${deg(s.pose.yaw)}` : '–'}</dd>
-        <dt>velocity</dt>
-        <dd className="mono">{s ? `${num(s.velocity.linear)} m/s, ${num(s.velocity.angular)} rad/s` : '–'}</dd>
-        <dt>battery</dt>
-        <dd>
-          {pct(s?.battery.percentage)}
-          {s?.battery.voltage !== undefined && ` · ${num(s?.battery.voltage, 1)} V`}
-          {s?.battery.charging && ' · charging'}
-        </dd>
-        <dt>task</dt>
-        <dd>
-          {s?.task ? (
+      <div className="detail-body">
+        <dl className="kv">
+          <dt>presence</dt>
+          <dd className={`presence-${r.presence.toLowerCase()}`}>{r.presence}</dd>
+          <dt>pose</dt>
+          <dd className="mono">{s ? `${num(s.pose.x)}, ${num(s.pose.y)}, ${deg(s.pose.yaw)}` : '–'}</dd>
+          <dt>velocity</dt>
+          <dd className="mono">{s ? `${num(s.velocity.linear)} m/s, ${num(s.velocity.angular)} rad/s` : '–'}</dd>
+          <dt>battery</dt>
+          <dd>
+            {pct(s?.battery.percentage)}
+            {s?.battery.voltage !== undefined && ` · ${num(s?.battery.voltage, 1)} V`}
+            {s?.battery.charging && ' · charging'}
+          </dd>
+          <dt>task</dt>
+          <dd>
+            {s?.task ? (
+              <>
+                <span className="mono">{shortId(s.task.task_id)}</span> {task?.status.toLowerCase()} <ProgressBar value={s.task.progress} />
+              </>
+            ) : (
+              <span className="muted">none</span>
+            )}
+          </dd>
+          {s?.teleop_operator && (
             <>
-              <span className="mono">{shortId(s.task.task_id)}</span> {task?.status.toLowerCase()} <ProgressBar value={s.task.progress} />
+              <dt>teleop</dt>
+              <dd>{s.teleop_operator}</dd>
             </>
-          ) : (
-            <span className="muted">none</span>
           )}
-        </dd>
-        {s?.teleop_operator && (
-          <>
-            <dt>teleop</dt>
-            <dd>{s.teleop_operator}</dd>
-          </>
-        )}
-        <dt>last update</dt>
-        <dd className="muted">{r.rxMs ? ago(r.rxMs) : '–'}</dd>
-      </dl>
-      <div className="detail-actions">
-        <button type="button" className="btn" onClick={() => void fleet.robotCommand(r.id, 'cancel')} data-testid="robot-cancel">
-          Cancel task
-        </button>
-        {estopped ? (
-          <button type="button" className="btn btn-release attention" onClick={() => void fleet.robotCommand(r.id, 'emergency-stop/release')} data-testid="robot-release">
-            Release e-stop
+          <dt>last update</dt>
+          <dd className="muted">{r.rxMs ? ago(r.rxMs) : '–'}</dd>
+        </dl>
+        <div className="detail-actions">
+          <button type="button" className="btn" onClick={() => void fleet.robotCommand(r.id, 'cancel')} data-testid="robot-cancel">
+            Cancel task
           </button>
-        ) : (
-          <button type="button" className="btn btn-estop" onClick={() => void fleet.robotCommand(r.id, 'emergency-stop')} data-testid="robot-estop">
-            E-stop
+          {estopped ? (
+            <button type="button" className="btn btn-release attention" onClick={() => void fleet.robotCommand(r.id, 'emergency-stop/release')} data-testid="robot-release">
+              Release e-stop
+            </button>
+          ) : (
+            <button type="button" className="btn btn-estop" onClick={() => void fleet.robotCommand(r.id, 'emergency-stop')} data-testid="robot-estop">
+              E-stop
+            </button>
+          )}
+          <button type="button" className={`btn ${viewMode === 'follow' ? 'on' : ''}`} onClick={() => setViewMode(viewMode === 'follow' ? 'free' : 'follow')}>
+            {viewMode === 'follow' ? 'Following' : 'Follow'}
           </button>
-        )}
-        <button type="button" className={`btn ${viewMode === 'follow' ? 'on' : ''}`} onClick={() => setViewMode(viewMode === 'follow' ? 'free' : 'follow')}>
-          {viewMode === 'follow' ? 'Following' : 'Follow'}
-        </button>
+        </div>
+        <h3>Battery</h3>
+        <Sparkline points={r.battery} />
+        <h3>Last events</h3>
+        <EventList events={r.events} max={8} />
       </div>
-      <h3>Battery</h3>
-      <Sparkline points={r.battery} />
-      <h3>Last events</h3>
-      <EventList events={r.events} max={8} />
     </section>
   );
 }

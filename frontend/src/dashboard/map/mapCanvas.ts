@@ -30,6 +30,8 @@ const DRAG_PX = 5;
 export class MapCanvas {
   view: View = { cx: 0, cy: 0, scale: 40, width: 0, height: 0 };
   frames = 0;
+  /** Duration of recent draws (ms), newest last, for the load test. */
+  readonly drawMs: number[] = [];
   private dpr = 1;
   private raf = 0;
   private dirty = true;
@@ -132,6 +134,7 @@ export class MapCanvas {
     }
     const flashing = this.flash !== null && now < this.flash.untilMs;
     if (!this.dirty && !store.mapDirty && !flashing) return;
+    const t0 = performance.now();
     drawScene(this.ctx, {
       view: this.view,
       dpr: this.dpr,
@@ -141,6 +144,8 @@ export class MapCanvas {
       flash: this.flash,
       nowMs: now,
     });
+    this.drawMs.push(performance.now() - t0);
+    if (this.drawMs.length > 200) this.drawMs.shift();
     this.frames++;
     this.dirty = false;
     store.mapDirty = false;

@@ -8,6 +8,9 @@ import type { LoadedMap } from './mapLoader';
 import { gridStep, imageToScreenMatrix, screenToWorld, worldToScreen, type Point, type View } from './transform';
 
 export const ROBOT_RADIUS_M = 0.25;
+/** Above this many robots (and zoomed out), markers are drawn in batches without labels. */
+export const DENSE_ROBOTS = 150;
+const DENSE_TRAIL_POINTS = 15;
 const BG = '#0b1120';
 const LABEL_FONT = '600 12px system-ui, -apple-system, "Segoe UI", Roboto, sans-serif';
 const SMALL_FONT = '11px system-ui, -apple-system, "Segoe UI", Roboto, sans-serif';
@@ -35,11 +38,16 @@ export function drawScene(ctx: CanvasRenderingContext2D, s: Scene): void {
   drawGrid(ctx, view, !s.map);
   drawLocations(ctx, view, s.store.locations);
   const robots = [...s.store.robots.values()].filter((r) => r.state);
+  // a big fleet seen from afar: batched markers, short trails, no labels
+  const dense = robots.length > DENSE_ROBOTS && view.scale < 40;
   drawQueuedGoals(ctx, view, s.store);
-  drawTrails(ctx, view, robots);
+  drawTrails(ctx, view, robots, dense ? DENSE_TRAIL_POINTS : Infinity);
   drawGoals(ctx, view, s.store, robots);
-  const labels = robots.length <= 80 || view.scale >= 30;
-  for (const r of robots) if (r.id !== s.selected) drawRobot(ctx, view, r, false, labels);
+  if (dense) drawRobotsDense(ctx, view, robots, s.selected);
+  else {
+    const labels = robots.length <= 80 || view.scale >= 30;
+    for (const r of robots) if (r.id !== s.selected) drawRobot(ctx, view, r, false, labels);
+  }
   const sel = s.selected ? s.store.robots.get(s.selected) : undefined;
   if (sel?.state) drawRobot(ctx, view, sel, true, true);
   if (s.flash && s.nowMs < s.flash.untilMs) drawFlash(ctx, view, s.flash, s.nowMs);
@@ -132,7 +140,7 @@ function drawBolt(ctx: CanvasRenderingContext2D, x: number, y: number, color: st
   ctx.fill();
 }
 
-function drawTrails(ctx: CanvasRenderingContext2D, view: View, robots: RobotRec[]): void {
+function drawTrails(ctx: CanvasRenderingContext2D, view: View, robots: RobotRec[], maxPoints: number): void {
   // one path per colour keeps 1,000 trails cheap
   const byColor = new Map<string, RobotRec[]>();
   for (const r of robots) {
@@ -151,9 +159,10 @@ function drawTrails(ctx: CanvasRenderingContext2D, view: View, robots: RobotRec[
     ctx.beginPath();
     for (const r of list) {
       const t = r.trail;
-      for (let i = 0; i < t.length; i += 2) {
+      const from = Math.max(0, t.length - 2 * maxPoints);
+      for (let i = from; i < t.length; i += 2) {
         const p = worldToScreen(view, t[i], t[i + 1]);
-        if (i === 0) ctx.moveTo(p.x, p.y);
+        if (i === from) ctx.moveTo(p.x, p.y);
         else ctx.lineTo(p.x, p.y);
       }
       const cur = worldToScreen(view, r.state!.pose.x, r.state!.pose.y);
@@ -208,6 +217,45 @@ function drawGoals(ctx: CanvasRenderingContext2D, view: View, store: FleetStore,
     if (!t || (t.status !== 'ASSIGNED' && t.status !== 'ACTIVE')) continue;
     drawGoalPath(ctx, view, worldToScreen(view, r.state!.pose.x, r.state!.pose.y), t, modeColor(r.state!.mode));
   }
+  ctx.restore();
+}
+
+/** Many robots at once: one path per colour for the bodies, one for every heading tick. */
+function drawRobotsDense(ctx: CanvasRenderingContext2D, view: View, robots: RobotRec[], selected: string | null): void {
+  const rad = Math.max(ROBOT_RADIUS_M * view.scale, 4);
+  const byColor = new Map<string, RobotRec[]>();
+  for (const r of robots) {
+    if (r.id === selected) continue;
+    const c = modeColor(r.state!.mode);
+    let list = byColor.get(c);
+    if (!list) byColor.set(c, (list = []));
+    list.push(r);
+  }
+  const visible = (p: Point) => p.x > -20 && p.y > -20 && p.x < view.width + 20 && p.y < view.height + 20;
+  ctx.save();
+  for (const [color, list] of byColor) {
+    ctx.beginPath();
+    for (const r of list) {
+      const p = worldToScreen(view, r.state!.pose.x, r.state!.pose.y);
+      if (!visible(p)) continue;
+      ctx.moveTo(p.x + rad, p.y);
+      ctx.arc(p.x, p.y, rad, 0, Math.PI * 2);
+    }
+    ctx.fillStyle = color;
+    ctx.fill();
+  }
+  ctx.beginPath();
+  for (const r of robots) {
+    if (r.id === selected) continue;
+    const st = r.state!;
+    const p = worldToScreen(view, st.pose.x, st.pose.y);
+    if (!visible(p)) continue;
+    ctx.moveTo(p.x, p.y);
+    ctx.lineTo(p.x + Math.cos(st.pose.yaw) * rad * 1.8, p.y - Math.sin(st.pose.yaw) * rad * 1.8);
+  }
+  ctx.strokeStyle = '#f8fafc';
+  ctx.lineWidth = 1.5;
+  ctx.stroke();
   ctx.restore();
 }
 

@@ -174,6 +174,14 @@ describe('tasks', () => {
     expect(store.tasks.get('t')!.status).toBe('ACTIVE');
   });
 
+  it('prefers the later lifecycle stage for updates in the same millisecond', () => {
+    store.upsertTask(task('t', 'ASSIGNED', 10));
+    store.upsertTask(task('t', 'QUEUED', 10));
+    expect(store.tasks.get('t')!.status).toBe('ASSIGNED');
+    store.upsertTask(task('t', 'QUEUED', 11)); // a later requeue is real
+    expect(store.tasks.get('t')!.status).toBe('QUEUED');
+  });
+
   it('logs status changes against the robot', () => {
     store.applyState('r1', 'ONLINE', state(0, 0, 1));
     store.upsertTask(task('t1234567890', 'ACTIVE', 10));

@@ -13,6 +13,7 @@ export const FINISHED_KEEP = 100;
 
 export const OPEN_STATUSES: ReadonlySet<TaskStatus> = new Set(['QUEUED', 'ASSIGNED', 'ACTIVE']);
 export const isOpen = (t: Task) => OPEN_STATUSES.has(t.status);
+const STATUS_RANK: Record<TaskStatus, number> = { QUEUED: 0, ASSIGNED: 1, ACTIVE: 2, COMPLETED: 3, FAILED: 3, CANCELED: 3 };
 
 export interface EventEntry {
   t: number;
@@ -192,6 +193,8 @@ export class FleetStore {
   upsertTask(t: Task): void {
     const old = this.tasks.get(t.id);
     if (old && old.updated_ms > t.updated_ms) return;
+    // same millisecond (e.g. created and assigned at once): the later lifecycle stage wins
+    if (old && old.updated_ms === t.updated_ms && STATUS_RANK[t.status] < STATUS_RANK[old.status]) return;
     this.tasks.set(t.id, old?.history && !t.history?.length ? { ...t, history: old.history } : t);
     this.taskRxMs.set(t.id, this.now());
     this.missingTasks.delete(t.id);
