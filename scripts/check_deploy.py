@@ -36,6 +36,7 @@ except ImportError:  # pragma: no cover - depends on the machine
     print("0 passed, 1 failed")
     sys.exit(1)
 
+sys.dont_write_bytecode = True  # no __pycache__ in the work tree
 sys.path.insert(0, str(Path(__file__).resolve().parent / "deploy"))
 import live  # noqa: E402  (scripts/deploy/live.py)
 import tools  # noqa: E402  (scripts/deploy/tools.py)

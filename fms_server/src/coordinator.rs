@@ -467,6 +467,7 @@ impl Coordinator {
         for effect in fx {
             match effect {
                 Effect::Persist(task) => {
+                    self.shared.metrics.task_outcome(task.status);
                     let robot = task.assigned_robot.as_ref().or(task.robot_id.as_ref());
                     self.shared
                         .hub

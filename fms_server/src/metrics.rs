@@ -42,7 +42,16 @@ pub struct Metrics {
     rejected: AtomicU64,
     duplicate_events: AtomicU64,
     commands_sent: AtomicU64,
+    /// Tasks that ended COMPLETED, FAILED, CANCELED (in that order) since the start.
+    outcomes: [AtomicU64; 3],
 }
+
+/// The terminal statuses counted by `fms_task_outcomes_total`.
+const OUTCOMES: [TaskStatus; 3] = [
+    TaskStatus::Completed,
+    TaskStatus::Failed,
+    TaskStatus::Canceled,
+];
 
 /// Gauges read at scrape time.
 #[derive(Debug, Default)]
@@ -66,6 +75,13 @@ impl Metrics {
 
     pub fn duplicate_event(&self) {
         self.duplicate_events.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A task reached `status`; terminal statuses are counted by outcome.
+    pub fn task_outcome(&self, status: TaskStatus) {
+        if let Some(i) = OUTCOMES.iter().position(|s| *s == status) {
+            self.outcomes[i].fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     pub fn command_sent(&self) {
@@ -152,6 +168,18 @@ impl Metrics {
             "Commands published to robots.",
             self.commands_sent.load(Ordering::Relaxed),
         );
+        let _ = writeln!(
+            out,
+            "# HELP fms_task_outcomes_total Tasks that ended, by outcome, since the server started.\n# TYPE fms_task_outcomes_total counter"
+        );
+        for (status, n) in OUTCOMES.iter().zip(&self.outcomes) {
+            let _ = writeln!(
+                out,
+                "fms_task_outcomes_total{{outcome=\"{}\"}} {}",
+                status.as_str(),
+                n.load(Ordering::Relaxed)
+            );
+        }
         out
     }
 }

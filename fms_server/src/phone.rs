@@ -64,11 +64,39 @@ pub struct PhoneArgs {
     /// Log filter.
     #[arg(long, env = "LOG_LEVEL", default_value = "info")]
     pub log_level: String,
+    /// Require an operator token (an HS256 JWT from `fms_server token`, role operator or
+    /// admin) to drive; the token's subject becomes the operator name.
+    #[arg(long, env = "FMS_AUTH", value_parser = clap::builder::BoolishValueParser::new())]
+    pub auth: Option<bool>,
+    /// The fleet's JWT secret (the server's FMS_JWT_SECRET).
+    #[arg(long, env = "FMS_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// File holding the JWT secret.
+    #[arg(long, env = "FMS_JWT_SECRET_FILE")]
+    pub jwt_secret_file: Option<PathBuf>,
 }
 
 impl PhoneArgs {
     pub fn addr(&self) -> SocketAddr {
         SocketAddr::new(self.bind, self.port)
+    }
+
+    /// The JWT secret when authentication is on; an error when it is on without a secret.
+    pub fn auth_secret(&self) -> Result<Option<Vec<u8>>, String> {
+        if !self.auth.unwrap_or(false) {
+            return Ok(None);
+        }
+        let text =
+            match (&self.jwt_secret, &self.jwt_secret_file) {
+                (Some(s), _) => s.clone(),
+                (None, Some(p)) => std::fs::read_to_string(p)
+                    .map_err(|e| format!("cannot read {}: {e}", p.display()))?,
+                (None, None) => return Err(
+                    "--auth needs the fleet's JWT secret (FMS_JWT_SECRET or FMS_JWT_SECRET_FILE)"
+                        .into(),
+                ),
+            };
+        crate::auth::check_secret(&text).map(Some)
     }
 
     /// Checks the limits: positive, finite, and no faster than a mobile robot goes.
@@ -111,6 +139,8 @@ struct Seen {
 /// What the handlers share.
 pub struct Phone {
     session: Session,
+    /// Set when drivers must present an operator token.
+    jwt_secret: Option<Vec<u8>>,
     robots: Mutex<HashMap<RobotId, Seen>>,
     max_linear: f64,
     max_angular: f64,
@@ -163,6 +193,7 @@ pub async fn start(
     .await?;
     let phone = Arc::new(Phone {
         session: session.clone(),
+        jwt_secret: args.auth_secret().map_err(zenoh::Error::from)?,
         robots: Mutex::new(HashMap::new()),
         max_linear: args.max_linear,
         max_angular: args.max_angular,
@@ -239,6 +270,8 @@ async fn config(State(phone): State<Arc<Phone>>) -> Json<Limits> {
 #[serde(deny_unknown_fields)]
 pub struct TeleopParams {
     operator: Option<String>,
+    /// Credentials for browsers, which cannot set headers on a WebSocket.
+    access_token: Option<String>,
 }
 
 /// An operator name: 1-64 bytes of letters, digits, `_ . -`.
@@ -252,8 +285,35 @@ fn valid_operator(s: &str) -> bool {
 async fn upgrade(
     ws: WebSocketUpgrade,
     State(phone): State<Arc<Phone>>,
+    headers: axum::http::HeaderMap,
     ApiQuery(params): ApiQuery<TeleopParams>,
 ) -> Result<Response, ApiError> {
+    if let Some(secret) = &phone.jwt_secret {
+        // With auth on, the operator is who the token says, with an operator role or more.
+        let token = match crate::http::guard::credential(&headers, None) {
+            Some(crate::auth::Credential::Bearer(t)) => Some(t),
+            _ => params.access_token.clone(),
+        }
+        .ok_or(crate::auth::AuthError::Missing)?;
+        let who = crate::auth::verify_jwt(&token, secret)?;
+        if who.role < crate::auth::Role::Operator {
+            return Err(crate::auth::AuthError::Forbidden {
+                needed: crate::auth::Role::Operator,
+                have: who.role,
+            }
+            .into());
+        }
+        if !valid_operator(&who.name) {
+            return Err(ApiError::validation(
+                "the token's subject is not a valid operator name",
+            ));
+        }
+        let operator = who.name;
+        return Ok(ws
+            .max_message_size(4096)
+            .on_upgrade(move |socket| teleop_client(socket, phone, operator))
+            .into_response());
+    }
     let operator = match params.operator {
         Some(o) if valid_operator(&o) => o,
         Some(o) => {

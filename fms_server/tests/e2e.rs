@@ -669,3 +669,312 @@ async fn phone_teleop_moves_a_robot_under_a_lease_and_it_stops_when_input_stops(
         })
         .await;
 }
+
+/// With authentication on: 401 without or with bad credentials, 403 for the wrong role,
+/// JWT expiry enforced, every command audited with who did it, per-client rate limits with
+/// headers and 429, 413 over the body limit, security headers, and a production config
+/// that refuses to start without auth.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auth_roles_rate_limits_and_audit() {
+    const SECRET: &str = "e2e-jwt-secret-that-is-long-enough-0123456789";
+    let fleet = Fleet::start_configured(
+        1,
+        "auth",
+        None,
+        &[],
+        "[rate_limit]\ntasks_per_min = 5\nfleet_per_min = 20\n",
+        &["--auth", "true", "--jwt-secret", SECRET],
+    )
+    .await;
+    let viewer = create_key(&fleet.server_args, "wall-screen", "viewer");
+    let operator = create_key(&fleet.server_args, "op-anna", "operator");
+    let http = reqwest::Client::new();
+    let call = |method: reqwest::Method, path: &str, key: Option<(&str, &str)>| {
+        let mut r = http.request(method, fleet.url(path));
+        if let Some((header, value)) = key {
+            r = r.header(header, value);
+        }
+        r
+    };
+    let code = |v: &Value| v["error"]["code"].as_str().unwrap_or("").to_owned();
+    let send = |r: reqwest::RequestBuilder| async move {
+        let resp = r.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body: Value = resp.json().await.unwrap_or(Value::Null);
+        (status, headers, body)
+    };
+    use reqwest::Method;
+
+    // No credentials, a wrong key, a malformed header: 401 in the envelope.
+    let (s, h, b) = send(call(Method::GET, "/api/robots", None)).await;
+    assert_eq!((s, code(&b).as_str()), (401, "UNAUTHORIZED"), "{b}");
+    assert!(h.contains_key("www-authenticate"));
+    let bad = "fms_0123456789ab_0123456789abcdef0123456789abcdef";
+    let (s, _, b) = send(call(Method::GET, "/api/robots", Some(("x-api-key", bad)))).await;
+    assert_eq!((s, code(&b).as_str()), (401, "UNAUTHORIZED"));
+    let (s, _, _) = send(call(
+        Method::GET,
+        "/api/robots",
+        Some(("authorization", "Basic eDp5")),
+    ))
+    .await;
+    assert_eq!(s, 401);
+    // Public endpoints stay open.
+    for path in [
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/api/info",
+        "/api/openapi.json",
+    ] {
+        let (s, _, _) = send(call(Method::GET, path, None)).await;
+        assert_eq!(s, 200, "{path}");
+    }
+    let (_, _, info) = send(call(Method::GET, "/api/info", None)).await;
+    assert_eq!(info["auth_required"], true);
+
+    // Viewer: reads, but no commands (403).
+    let v = Some(("x-api-key", viewer.as_str()));
+    let (s, h, b) = send(call(Method::GET, "/api/robots", v)).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(h["x-ratelimit-limit"], "1200");
+    let (s, _, b) =
+        send(call(Method::POST, "/api/tasks", v).json(&json!({"target": {"x": 1, "y": 1}}))).await;
+    assert_eq!((s, code(&b).as_str()), (403, "FORBIDDEN"), "{b}");
+    let (_, _, me) = send(call(Method::GET, "/api/whoami", v)).await;
+    assert_eq!(
+        (me["name"].as_str(), me["role"].as_str()),
+        (Some("wall-screen"), Some("viewer"))
+    );
+
+    // Operator (as a bearer token): tasks yes, fleet e-stop no.
+    let bearer = format!("Bearer {operator}");
+    let o = Some(("authorization", bearer.as_str()));
+    let (s, _, task) =
+        send(call(Method::POST, "/api/tasks", o).json(&json!({"target": {"x": 2, "y": 1}}))).await;
+    assert_eq!(s, 201, "{task}");
+    let (s, _, b) = send(call(Method::POST, "/api/fleet/emergency-stop", o)).await;
+    assert_eq!((s, code(&b).as_str()), (403, "FORBIDDEN"));
+
+    // JWTs: a valid admin token works; an expired one is 401; a wrong secret is 401.
+    let token = |ttl: &str| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_fms_server"))
+            .args([
+                "--jwt-secret",
+                SECRET,
+                "token",
+                "--sub",
+                "boss",
+                "--role",
+                "admin",
+                "--ttl-s",
+                ttl,
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    let admin = format!("Bearer {}", token("600"));
+    let a = Some(("authorization", admin.as_str()));
+    let (s, _, b) = send(call(Method::POST, "/api/fleet/emergency-stop", a)).await;
+    assert_eq!(s, 200, "{b}");
+    let (s, _, _) = send(call(Method::POST, "/api/fleet/emergency-stop/release", a)).await;
+    assert_eq!(s, 200);
+    let expired = format!("Bearer {}", token("0"));
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (s, _, b) = send(call(
+        Method::GET,
+        "/api/robots",
+        Some(("authorization", expired.as_str())),
+    ))
+    .await;
+    assert_eq!(
+        (s, b["error"]["message"].as_str()),
+        (401, Some("the token has expired"))
+    );
+
+    // Every command is audited with who gave it.
+    let (s, _, audit) = send(call(Method::GET, "/api/audit?limit=20", a)).await;
+    assert_eq!(s, 200);
+    let entries: Vec<(String, String)> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["actor"].as_str().unwrap().to_owned(),
+                e["action"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    for (actor, action) in [
+        ("op-anna", "task.create"),
+        ("boss", "fleet.estop"),
+        ("boss", "fleet.release"),
+        ("cli", "key.create"),
+    ] {
+        assert!(
+            entries.iter().any(|(a, c)| a == actor && c == action),
+            "{actor} {action} missing from {entries:?}"
+        );
+    }
+    let (s, _, _) = send(call(Method::GET, "/api/audit", o)).await;
+    assert_eq!(s, 403, "the audit is for admins");
+
+    // Keys through the API: create, use, revoke, refused.
+    let (s, _, created) =
+        send(call(Method::POST, "/api/keys", a).json(&json!({"name": "tmp", "role": "viewer"})))
+            .await;
+    assert_eq!(s, 201, "{created}");
+    let tmp = created["key"].as_str().unwrap().to_owned();
+    let (s, _, _) = send(call(
+        Method::GET,
+        "/api/robots",
+        Some(("x-api-key", tmp.as_str())),
+    ))
+    .await;
+    assert_eq!(s, 200);
+    let id = created["id"].as_str().unwrap();
+    let (s, _, _) = send(call(Method::DELETE, &format!("/api/keys/{id}"), a)).await;
+    assert_eq!(s, 200);
+    let (s, _, _) = send(call(
+        Method::GET,
+        "/api/robots",
+        Some(("x-api-key", tmp.as_str())),
+    ))
+    .await;
+    assert_eq!(s, 401, "a revoked key is refused at once");
+    let (_, _, listed) = send(call(Method::GET, "/api/keys", a)).await;
+    assert!(listed.to_string().contains("wall-screen") && !listed.to_string().contains("argon2"));
+
+    // Rate limit: 5 task requests a minute for this operator; the sixth gets 429.
+    let mut statuses = Vec::new();
+    let mut last_headers = None;
+    for i in 0..6 {
+        let (s, h, _) = send(
+            call(Method::POST, "/api/tasks", o).json(&json!({"target": {"x": 1 + i, "y": 2}})),
+        )
+        .await;
+        statuses.push(s);
+        last_headers = Some(h);
+    }
+    // One task request was spent above: 4 more pass, then 429s.
+    assert_eq!(statuses, vec![201, 201, 201, 201, 429, 429], "{statuses:?}");
+    let h = last_headers.unwrap();
+    assert_eq!(h["x-ratelimit-limit"], "5");
+    assert_eq!(h["x-ratelimit-remaining"], "0");
+    assert!(h.contains_key("retry-after") && h.contains_key("x-ratelimit-reset"));
+    // Another client's budget is untouched.
+    let (s, _, _) =
+        send(call(Method::POST, "/api/tasks", a).json(&json!({"target": {"x": 3, "y": 3}}))).await;
+    assert_eq!(s, 201);
+
+    // Body limit: 413 in the envelope.
+    let big = format!(
+        "{{\"target\":{{\"x\":1,\"y\":1}},\"parameters\":{{\"p\":\"{}\"}}}}",
+        "x".repeat(70_000)
+    );
+    let (s, _, b) = send(
+        call(Method::POST, "/api/tasks", a)
+            .header("content-type", "application/json")
+            .body(big),
+    )
+    .await;
+    assert_eq!((s, code(&b).as_str()), (413, "PAYLOAD_TOO_LARGE"), "{b}");
+
+    // Security headers on every response.
+    let (_, h, _) = send(call(Method::GET, "/api/robots", a)).await;
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    assert_eq!(h["x-frame-options"], "DENY");
+    assert!(h["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("default-src 'self'"));
+
+    // The WebSocket needs credentials too (access_token for browsers).
+    let url = format!("ws://{}/ws", fleet.http);
+    assert!(tokio_tungstenite::connect_async(url.clone()).await.is_err());
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("{url}?access_token={viewer}"))
+        .await
+        .unwrap();
+    let first: Value =
+        serde_json::from_str(ws.next().await.unwrap().unwrap().to_text().unwrap()).unwrap();
+    assert_eq!(first["type"], "state_update");
+
+    // Metrics count what happened.
+    assert!(fleet.metric("fms_http_rate_limited_total").await >= 2.0);
+    assert!(fleet.metric("fms_auth_failures_total").await >= 5.0);
+
+    // A production config without auth refuses to start.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_fms_server"))
+        .args(["--production", "true", "--port", "0", "--data-dir"])
+        .arg(&fleet.dir)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("production mode needs authentication"));
+}
+
+/// With auth on, the phone server admits only operator tokens, and drives as the token's
+/// subject whatever name the page asks for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn phone_teleop_needs_an_operator_token_when_auth_is_on() {
+    const SECRET: &str = "phone-e2e-secret-long-enough-0123456789abcd";
+    let fleet = Fleet::start(1).await;
+    let (_phone, phone) =
+        spawn_phone_with(&fleet.zenoh, &["--auth", "true", "--jwt-secret", SECRET]).await;
+    let token = |role: &str| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_fms_server"))
+            .args([
+                "--jwt-secret",
+                SECRET,
+                "token",
+                "--sub",
+                "carol",
+                "--role",
+                role,
+            ])
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    let url = format!("ws://{phone}/ws/teleop?operator=mallory");
+    let status = |r: Result<_, tokio_tungstenite::tungstenite::Error>| match r {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => resp.status().as_u16(),
+        Err(e) => panic!("{e}"),
+        Ok(_) => 101,
+    };
+    assert_eq!(
+        status(
+            tokio_tungstenite::connect_async(url.clone())
+                .await
+                .map(|_| ())
+        ),
+        401
+    );
+    let viewer = format!("{url}&access_token={}", token("viewer"));
+    assert_eq!(
+        status(tokio_tungstenite::connect_async(viewer).await.map(|_| ())),
+        403
+    );
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async(format!("{url}&access_token={}", token("operator")))
+            .await
+            .unwrap();
+    let hello: Value =
+        serde_json::from_str(ws.next().await.unwrap().unwrap().to_text().unwrap()).unwrap();
+    assert_eq!(hello["operator"], "carol", "{hello}");
+    drive(&mut ws, "r1", 0.3).await;
+    fleet
+        .wait("carol holds r1", || async {
+            let r = fleet.robot("r1").await;
+            (r["state"]["teleop_operator"] == "carol").then_some(())
+        })
+        .await;
+}

@@ -1,6 +1,11 @@
 """Checks of the deployment kit with real tools: JSON schemas, docker stack config,
 kubernetes-validate, systemd-analyze, nginx -t, promtool and shellcheck.
 
+compose-spec.schema.json beside this file is the Compose Specification's JSON schema as
+vendored by check-jsonschema 0.39.0 on PyPI (check_jsonschema/builtin_schemas/vendor/
+compose-spec.json, sha256 d549057e...ed10e64), Apache-2.0: LICENSE.compose-spec. To update it,
+take the same file from a newer check-jsonschema wheel.
+
 Each tool is installed on first use when missing (pip or apt-get, as root on CI machines);
 TOOLS records what was used, with its version, for the summary. Used by scripts/check_deploy.py.
 """

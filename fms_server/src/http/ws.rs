@@ -27,6 +27,9 @@ const BATCH_MS: std::ops::RangeInclusive<u64> = 10..=5000;
 pub struct WsParams {
     /// Send batches at most this often (ms) instead of one message per frame.
     batch_ms: Option<u64>,
+    /// Credentials for browsers, which cannot set headers on a WebSocket (read by the guard).
+    #[allow(dead_code)]
+    access_token: Option<String>,
 }
 
 /// Frames waiting for the next batch: each robot's state is kept once, at the place its

@@ -88,6 +88,24 @@ pub struct Fleet {
     pub dir: PathBuf,
     pub agents: Vec<(String, Child)>,
     pub client: reqwest::Client,
+    /// API key sent with every request (when the server requires authentication).
+    pub key: Option<String>,
+}
+
+/// Creates an API key with `fms_server keys create` on the store `server_args` name.
+pub fn create_key(server_args: &[String], name: &str, role: &str) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_fms_server"))
+        .args(server_args)
+        .args(["keys", "create", "--name", name, "--role", role])
+        .env_remove("DATABASE_URL")
+        .output()
+        .expect("run fms_server keys create");
+    assert!(
+        out.status.success(),
+        "keys create failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
 impl Fleet {
@@ -105,15 +123,34 @@ impl Fleet {
         database_url: Option<&str>,
         agent_args: &[&str],
     ) -> Fleet {
+        Self::start_configured(n, tag, database_url, agent_args, "", &[]).await
+    }
+
+    /// As `start_with`, plus TOML appended to the server's config file and extra server flags.
+    pub async fn start_configured(
+        n: usize,
+        tag: &str,
+        database_url: Option<&str>,
+        agent_args: &[&str],
+        toml: &str,
+        server_extra: &[&str],
+    ) -> Fleet {
         let dir = temp_dir(tag);
         let mut server_args = vec!["--data-dir".to_owned(), dir.display().to_string()];
         if let Some(url) = database_url {
             server_args.extend(["--database-url".to_owned(), url.to_owned()]);
         }
         let config = dir.join("server.toml");
-        if std::fs::write(&config, "[dispatch]\noffline_grace_ms = 2000\n").is_ok() {
+        let text = format!("{toml}\n[dispatch]\noffline_grace_ms = 2000\n");
+        if std::fs::write(&config, text).is_ok() {
             server_args.extend(["--config".to_owned(), config.display().to_string()]);
         }
+        server_args.extend(server_extra.iter().map(|s| s.to_string()));
+        // With authentication on, the harness signs in as an admin created beforehand.
+        let key = server_extra
+            .iter()
+            .any(|a| *a == "--auth")
+            .then(|| create_key(&server_args, "harness", "admin"));
         let zenoh = format!("tcp/127.0.0.1:{}", free_port());
         let (server, http) = spawn_server(&zenoh, &server_args).await;
         let mut fleet = Fleet {
@@ -124,6 +161,7 @@ impl Fleet {
             dir,
             agents: Vec::new(),
             client: reqwest::Client::new(),
+            key,
         };
         for i in 1..=n {
             fleet.add_agent(&format!("r{i}"), &format!("{},0,0", 2 * i), agent_args);
@@ -171,16 +209,26 @@ impl Fleet {
         format!("http://{}{path}", self.http)
     }
 
+    fn authed(&self, r: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.key {
+            Some(k) => r.header("x-api-key", k),
+            None => r,
+        }
+    }
+
     pub async fn get(&self, path: &str) -> (u16, Value) {
-        let r = self.client.get(self.url(path)).send().await.unwrap();
+        let r = self
+            .authed(self.client.get(self.url(path)))
+            .send()
+            .await
+            .unwrap();
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
     pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
         let r = self
-            .client
-            .post(self.url(path))
+            .authed(self.client.post(self.url(path)))
             .json(&body)
             .send()
             .await
@@ -346,8 +394,13 @@ pub fn task_id(t: &Value) -> String {
 
 /// Starts `fms_server phone` as a client of `zenoh`; returns it and its HTTP address.
 pub async fn spawn_phone(zenoh: &str) -> (Child, String) {
+    spawn_phone_with(zenoh, &[]).await
+}
+
+pub async fn spawn_phone_with(zenoh: &str, extra: &[&str]) -> (Child, String) {
     let mut phone = Command::new(env!("CARGO_BIN_EXE_fms_server"))
         .args(["phone", "--bind", "127.0.0.1", "--port", "0"])
+        .args(extra)
         .args(["--zenoh-endpoint", zenoh, "--frontend-dir", "/nonexistent"])
         .args(["--max-linear", "0.5", "--log-level", "warn"])
         .env_remove("ZENOH_ENDPOINT")
