@@ -148,8 +148,7 @@ impl Fleet {
         server_args.extend(server_extra.iter().map(|s| s.to_string()));
         // With authentication on, the harness signs in as an admin created beforehand.
         let key = server_extra
-            .iter()
-            .any(|a| *a == "--auth")
+            .contains(&"--auth")
             .then(|| create_key(&server_args, "harness", "admin"));
         let zenoh = format!("tcp/127.0.0.1:{}", free_port());
         let (server, http) = spawn_server(&zenoh, &server_args).await;
