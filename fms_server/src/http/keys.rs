@@ -71,7 +71,7 @@ pub struct Revoked {
 
 #[utoipa::path(delete, path = "/api/keys/{id}", tag = "auth",
     params(("id" = String, Path, description = "key id")),
-    responses((status = 200, body = Revoked), (status = 404, body = super::error::ErrorEnvelope), (status = 401, body = super::error::ErrorEnvelope), (status = 403, body = super::error::ErrorEnvelope)))]
+    responses((status = 200, body = Revoked), (status = 400, body = super::error::ErrorEnvelope), (status = 404, body = super::error::ErrorEnvelope), (status = 401, body = super::error::ErrorEnvelope), (status = 403, body = super::error::ErrorEnvelope)))]
 pub async fn revoke(
     State(st): State<AppState>,
     Actor(who): Actor,
