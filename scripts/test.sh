@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# Runs every fms test on this machine: builds the binaries the end-to-end tests start,
-# runs the Rust tests (unit, protocol-doc and end-to-end), then the static checks of the
-# deployment files. Installs what it needs (PyYAML) if missing.
+# Runs every fms test on this machine (the README's test command; .ci/run calls it):
+# builds the binaries the end-to-end tests start, checks the deployment and launch files,
+# runs the Rust tests (unit, protocol-doc, store conformance on SQLite and PostgreSQL,
+# end-to-end), then the dashboard's browser tests, schemathesis against the OpenAPI
+# document, the Zenoh TLS/ACL test, the ROS 2 checks (r2r type-check, colcon, ros2dds end to
+# end against Cyclone DDS peers). Each installs what it needs (apt, pip, npm) when missing.
+# FMS_QUICK=1 stops after the Rust tests.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
@@ -14,14 +18,39 @@ if ! python3 -c 'import yaml' 2>/dev/null; then
     python3 -m pip install --quiet pyyaml
 fi
 
+echo "== build"
+cargo build --workspace --bins --locked
+export FMS_SERVER_BIN="${FMS_SERVER_BIN:-$ROOT/target/debug/fms_server}"
+
 echo "== deployment files"
 python3 scripts/check_deploy.py
 
 echo "== launch files"
 python3 scripts/check_launch.py
 
-echo "== build"
-cargo build --workspace --bins --locked
-
 echo "== tests"
 cargo test --workspace --locked
+
+if [ "${FMS_QUICK:-0}" = 1 ]; then
+    echo "== FMS_QUICK=1: skipping the ROS, browser, API, Zenoh ACL and fuzz checks"
+    exit 0
+fi
+
+# Each check below installs what it needs (apt, pip, npm) and says what it tests.
+echo "== dashboard and phone page: vitest and browser end-to-end (Chromium)"
+scripts/check_frontend.sh
+
+echo "== API: schemathesis against /api/openapi.json"
+scripts/check_api.sh
+
+echo "== Zenoh TLS, mTLS and access control"
+FMS_SKIP_BUILD=1 scripts/check_zenoh_acl.sh
+
+echo "== ros2 backend: clippy with r2r/doc-only, translation tests"
+scripts/check_ros2.sh
+
+echo "== colcon build and the installed agent against the installed server"
+scripts/check_colcon.sh
+
+echo "== ros2dds backend: fake ROS 2 robot on Cyclone DDS, end to end in a network namespace"
+scripts/check_ros2dds.sh

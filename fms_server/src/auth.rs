@@ -88,6 +88,9 @@ pub struct Principal {
     pub name: String,
     pub role: Role,
     pub method: AuthMethod,
+    /// The id of the API key used, if one was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
 }
 
 impl Principal {
@@ -96,6 +99,7 @@ impl Principal {
             name: "anonymous".into(),
             role: Role::Admin,
             method: AuthMethod::Open,
+            key_id: None,
         }
     }
 }
@@ -211,6 +215,7 @@ pub fn verify_jwt(token: &str, secret: &[u8]) -> Result<Principal, AuthError> {
         name: c.sub,
         role: c.role,
         method: AuthMethod::Jwt,
+        key_id: None,
     })
 }
 
@@ -428,6 +433,7 @@ impl Authenticator {
             name: record.name,
             role: record.role,
             method: AuthMethod::ApiKey,
+            key_id: Some(record.id),
         };
         let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
         if cache.len() > 10_000 {

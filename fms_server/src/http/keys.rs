@@ -71,7 +71,7 @@ pub struct Revoked {
 
 #[utoipa::path(delete, path = "/api/keys/{id}", tag = "auth",
     params(("id" = String, Path, description = "key id")),
-    responses((status = 200, body = Revoked), (status = 400, body = super::error::ErrorEnvelope), (status = 404, body = super::error::ErrorEnvelope), (status = 401, body = super::error::ErrorEnvelope), (status = 403, body = super::error::ErrorEnvelope)))]
+    responses((status = 200, body = Revoked), (status = 400, body = super::error::ErrorEnvelope), (status = 404, body = super::error::ErrorEnvelope), (status = 409, body = super::error::ErrorEnvelope), (status = 401, body = super::error::ErrorEnvelope), (status = 403, body = super::error::ErrorEnvelope)))]
 pub async fn revoke(
     State(st): State<AppState>,
     Actor(who): Actor,
@@ -79,6 +79,12 @@ pub async fn revoke(
 ) -> Result<Json<Revoked>, ApiError> {
     if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(ApiError::validation("a key id is hexadecimal"));
+    }
+    if who.key_id.as_deref() == Some(id.as_str()) {
+        return Err(ApiError::new(
+            ErrorCode::InvalidState,
+            "this is the key you are signed in with: revoke it with another admin key",
+        ));
     }
     if !st
         .auth

@@ -73,6 +73,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Actor {
                     name: "unknown".into(),
                     role: Role::Viewer,
                     method: crate::auth::AuthMethod::Open,
+                    key_id: None,
                 }),
         ))
     }
