@@ -1,6 +1,6 @@
 // Loads the ROS map (GET /api/map + its PNG) into a theme-coloured canvas and an occupancy grid.
 
-import { ApiError, get } from '../../shared/api';
+import { ApiError, get, getBlob } from '../../shared/api';
 import type { MapMeta } from '../../shared/types';
 import { Cell, classifyAndRecolor } from './occupancy';
 import { worldToCell } from './transform';
@@ -21,15 +21,14 @@ export async function loadMap(): Promise<LoadedMap | null> {
     if (e instanceof ApiError && e.status === 404) return null;
     throw e;
   }
-  const img = new Image();
-  img.decoding = 'async';
-  img.src = meta.image || '/api/map/image';
-  await img.decode();
+  // fetched (not <img src>) so that the request carries the credential
+  const img = await createImageBitmap(await getBlob(meta.image || '/api/map/image'));
   const canvas = document.createElement('canvas');
-  canvas.width = img.naturalWidth;
-  canvas.height = img.naturalHeight;
+  canvas.width = img.width;
+  canvas.height = img.height;
   const ctx = canvas.getContext('2d', { willReadFrequently: true })!;
   ctx.drawImage(img, 0, 0);
+  img.close();
   const data = ctx.getImageData(0, 0, canvas.width, canvas.height);
   const cells = classifyAndRecolor(data.data);
   ctx.putImageData(data, 0, 0);
