@@ -199,7 +199,23 @@ fn on_state(shared: &Shared, coord: &CoordinatorHandle, sample: &Sample) {
     }
     shared.metrics.message(MsgKind::State);
     let now = unix_ms();
-    update_and_publish(shared, coord, &id, |reg| reg.on_state(&id, state, now));
+    // A teleop lease changing hands is audited (the agent holds it; its state names it).
+    let lease = state.teleop_operator.clone();
+    let mut lease_changed = false;
+    update_and_publish(shared, coord, &id, |reg| {
+        let before = reg
+            .get(&id)
+            .and_then(|e| e.state.as_ref())
+            .and_then(|s| s.teleop_operator.as_ref());
+        lease_changed = before != lease.as_ref();
+        reg.on_state(&id, state, now)
+    });
+    if lease_changed {
+        coord.send(Request::TeleopLease {
+            robot: id,
+            operator: lease,
+        });
+    }
 }
 
 fn on_event(shared: &Shared, coord: &CoordinatorHandle, sample: &Sample) {

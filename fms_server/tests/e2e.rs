@@ -977,4 +977,17 @@ async fn phone_teleop_needs_an_operator_token_when_auth_is_on() {
             (r["state"]["teleop_operator"] == "carol").then_some(())
         })
         .await;
+    // The lease is in the audit with who took it.
+    fleet
+        .wait("the lease audited", || async {
+            let audit = fleet.get("/api/audit?limit=50").await.1;
+            audit
+                .as_array()?
+                .iter()
+                .any(|e| {
+                    e["action"] == "teleop.lease" && e["actor"] == "carol" && e["robot_id"] == "r1"
+                })
+                .then_some(())
+        })
+        .await;
 }

@@ -1,15 +1,20 @@
-// The dashboard layout: header, e-stop banner, map + tasks, side column (robot detail, tabs), toasts.
+// The dashboard layout: header, open-API and e-stop banners, map + tasks, side column (robot
+// detail, tabs), toasts; or, while nobody is signed in to a server that needs it, the sign-in panel.
 
 import { useEffect } from 'react';
+import { useObservable } from '../shared/hooks';
 import { Toasts } from '../shared/Toasts';
-import { EstopBanner, Header } from './components/Header';
+import { EstopBanner, Header, OpenApiBanner } from './components/Header';
 import { MapPanel } from './components/MapPanel';
 import { RobotDetail } from './components/RobotDetail';
 import { SideTabs } from './components/SideTabs';
+import { SignInPanel } from './components/SignInPanel';
 import { TaskPanel } from './components/TaskPanel';
+import { session } from './store/sessionStore';
 import { select, ui } from './store/uiStore';
 
 export function App() {
+  const { phase } = useObservable(session);
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
       if (e.key === 'Escape' && !ui.get().estopDialog && !(e.target instanceof HTMLInputElement)) select(null);
@@ -17,9 +22,19 @@ export function App() {
     window.addEventListener('keydown', onKey);
     return () => window.removeEventListener('keydown', onKey);
   }, []);
+  if (phase !== 'ready') {
+    return (
+      <div className="app">
+        <Header minimal />
+        <SignInPanel />
+        <Toasts />
+      </div>
+    );
+  }
   return (
     <div className="app">
       <Header />
+      <OpenApiBanner />
       <EstopBanner />
       <main className="layout">
         <div className="col-main">

@@ -1,14 +1,14 @@
-// Dashboard entry: starts the live feed, mounts React, installs the test hook.
+// Dashboard entry: asks the server about sign-in (then the live feed starts), mounts React, installs the test hook.
 
 import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import '../styles/base.css';
 import '../styles/dashboard.css';
 import { App } from './App';
-import { fleet } from './net/controller';
+import { boot } from './session';
 import { installTestHook } from './testHook';
 
-fleet.start();
+void boot();
 installTestHook();
 createRoot(document.getElementById('root')!).render(
   <StrictMode>

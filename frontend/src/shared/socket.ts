@@ -10,7 +10,8 @@ export interface SocketOptions {
   onMessage: (data: string) => void;
   /** `reconnected` is true for every open after the first one. */
   onOpen?: (reconnected: boolean) => void;
-  onClose?: () => void;
+  /** `opened` is false when the attempt closed before it opened (refused, unreachable, or 401/403). */
+  onClose?: (opened: boolean) => void;
   /** An open socket with no message for this long is treated as dead (server heartbeats are 1 s). */
   silenceMs?: number;
   /** A connection attempt that has not opened after this long is abandoned. */
@@ -20,6 +21,8 @@ export interface SocketOptions {
 
 export class ReconnectingSocket {
   phase: SocketPhase = 'waiting';
+  /** Attempts that closed before they opened since the last open (refused, unreachable, 401). */
+  failedConnects = 0;
   /** Local time (ms) of the last message received, 0 before the first. */
   lastMessageMs = 0;
   /** When the next attempt starts, while phase is 'waiting'. */
@@ -38,6 +41,7 @@ export class ReconnectingSocket {
 
   start(): void {
     this.stopped = false;
+    this.backoff.reset();
     this.connect();
     this.watchdog ??= setInterval(() => this.checkSilence(), 1000);
   }
@@ -75,6 +79,7 @@ export class ReconnectingSocket {
     ws.onopen = () => {
       if (this.ws !== ws) return;
       this.phase = 'open';
+      this.failedConnects = 0;
       this.lastMessageMs = Date.now();
       this.opens += 1;
       this.opts.onOpen?.(this.opens > 1);
@@ -99,7 +104,9 @@ export class ReconnectingSocket {
     } catch {
       /* already closed */
     }
-    this.opts.onClose?.();
+    const opened = this.phase !== 'connecting';
+    if (!opened) this.failedConnects += 1;
+    this.opts.onClose?.(opened);
     this.schedule();
   }
 

@@ -22,7 +22,7 @@ export async function loadMap(): Promise<LoadedMap | null> {
     throw e;
   }
   // fetched (not <img src>) so that the request carries the credential
-  const img = await createImageBitmap(await getBlob(meta.image || '/api/map/image'));
+  const img = await createImageBitmap(await getBlob(meta.image || '/api/map/image'), { colorSpaceConversion: 'none' });
   const canvas = document.createElement('canvas');
   canvas.width = img.width;
   canvas.height = img.height;

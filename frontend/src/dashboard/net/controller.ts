@@ -1,12 +1,14 @@
 // Feeds the fleet store: the batched /ws live feed, REST resyncs (on every (re)connect and by
 // polling), the map and locations; and the operator actions (tasks, cancel, e-stops).
 
-import { errorText, get, post, wsUrl } from '../../shared/api';
+import { ApiError, errorText, get, post, wsUrl } from '../../shared/api';
+import { withAccessToken, type Role } from '../../shared/auth';
 import { ReconnectingSocket } from '../../shared/socket';
 import { toast } from '../../shared/toasts';
 import type { FleetStatus, Location, Priority, RobotEntry, Task } from '../../shared/types';
 import { loadMap, type LoadedMap } from '../map/mapLoader';
 import { FleetStore } from '../store/fleetStore';
+import { can, roleToast, wsCredential } from '../store/sessionStore';
 
 export const BATCH_MS = 100;
 const FLEET_POLL_MS = 2000;
@@ -26,19 +28,25 @@ export class FleetController {
   resyncs = 0;
   private timers: ReturnType<typeof setInterval>[] = [];
   private fetching = new Set<string>();
+  /** Bumped by start() and stop(), so that a stopped controller's retry loops end. */
+  private generation = 0;
+  running = false;
 
   constructor() {
     this.socket = new ReconnectingSocket({
-      url: () => wsUrl(`/ws?batch_ms=${BATCH_MS}`),
+      url: () => wsUrl(withAccessToken(`/ws?batch_ms=${BATCH_MS}`, wsCredential())),
       onMessage: (text) => this.store.ingestText(text),
       onOpen: () => void this.resync(),
     });
   }
 
   start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.generation++;
     this.socket.start();
     void this.resync();
-    void this.loadStatic();
+    void this.loadStatic(this.generation);
     this.every(FLEET_POLL_MS, () => this.loadFleet());
     this.every(TASKS_POLL_MS, () => this.loadTasks());
     this.every(ROBOTS_POLL_MS, () => this.loadRobots());
@@ -46,6 +54,8 @@ export class FleetController {
   }
 
   stop(): void {
+    this.running = false;
+    this.generation++;
     this.socket.stop();
     this.timers.forEach(clearInterval);
     this.timers = [];
@@ -98,8 +108,9 @@ export class FleetController {
   }
 
   /** Map and locations: retried until loaded, since the server may not be up yet. */
-  private async loadStatic(): Promise<void> {
+  private async loadStatic(gen: number): Promise<void> {
     for (let delay = 1000; ; delay = Math.min(delay * 2, 10_000)) {
+      if (gen !== this.generation) return;
       try {
         this.store.setLocations(await get<Location[]>('/api/locations'));
         break;
@@ -107,7 +118,9 @@ export class FleetController {
         await new Promise((r) => setTimeout(r, delay));
       }
     }
+    if (this.map) return;
     for (let delay = 1000; ; delay = Math.min(delay * 2, 10_000)) {
+      if (gen !== this.generation) return;
       try {
         this.map = await loadMap();
         this.mapStatus = this.map ? 'ready' : 'none';
@@ -137,13 +150,21 @@ export class FleetController {
     }
   }
 
-  // ---------- operator actions: each reports failure in a toast and returns null ----------
+  // ---------- operator actions: each needs a role, reports failure in a toast and returns null ----------
 
-  private async act<T>(what: string, fn: () => Promise<T>): Promise<T | null> {
+  private async act<T>(what: string, role: Role, fn: () => Promise<T>, { force = false } = {}): Promise<T | null> {
+    // the controls are disabled for a role that may not act; this catches the rest (map clicks)
+    if (!force && !can(role)) {
+      roleToast(what, role);
+      return null;
+    }
     try {
       return await fn();
     } catch (e) {
-      toast(`${what} failed: ${errorText(e)}`, 'error');
+      if (e instanceof ApiError && e.status === 403) roleToast(what, role);
+      else if (e instanceof ApiError && e.status === 429)
+        toast(`${what}: too many requests; try again${e.retryAfterS !== null ? ` in ${e.retryAfterS} s` : ' later'}`, 'error');
+      else if (!(e instanceof ApiError && e.status === 401)) toast(`${what} failed: ${errorText(e)}`, 'error');
       return null;
     }
   }
@@ -154,7 +175,7 @@ export class FleetController {
       priority,
     };
     if (robotId) body.robot_id = robotId;
-    const t = await this.act('Create task', () => post<Task>('/api/tasks', body));
+    const t = await this.act('Sending a task', 'operator', () => post<Task>('/api/tasks', body));
     if (t) {
       this.store.upsertTask(t);
       const where = typeof target === 'string' ? target : `(${target.x.toFixed(2)}, ${target.y.toFixed(2)})`;
@@ -164,7 +185,7 @@ export class FleetController {
   }
 
   async cancelTask(id: string): Promise<void> {
-    const t = await this.act(`Cancel task ${id.slice(0, 8)}`, () => post<Task>(`/api/tasks/${enc(id)}/cancel`));
+    const t = await this.act(`Canceling task ${id.slice(0, 8)}`, 'operator', () => post<Task>(`/api/tasks/${enc(id)}/cancel`));
     if (t) {
       this.store.upsertTask(t);
       toast(`Task ${id.slice(0, 8)} ${t.status.toLowerCase()}`);
@@ -172,20 +193,22 @@ export class FleetController {
   }
 
   async taskDetail(id: string): Promise<Task | null> {
-    const t = await this.act('Load task', () => get<Task>(`/api/tasks/${enc(id)}`));
+    const t = await this.act('Loading a task', 'viewer', () => get<Task>(`/api/tasks/${enc(id)}`));
     if (t) this.store.upsertTask(t);
     return t;
   }
 
   async robotCommand(id: string, cmd: 'cancel' | 'emergency-stop' | 'emergency-stop/release'): Promise<void> {
     const label = { cancel: 'Cancel', 'emergency-stop': 'E-stop', 'emergency-stop/release': 'Release' }[cmd];
-    const ok = await this.act(`${label} ${id}`, () => post(`/api/robots/${enc(id)}/${cmd}`));
+    const ok = await this.act(`${label} ${id}`, 'operator', () => post(`/api/robots/${enc(id)}/${cmd}`));
     if (ok) toast(`${label} sent to ${id}`, cmd === 'emergency-stop' ? 'error' : 'info');
   }
 
-  async fleetEstop(engage: boolean): Promise<void> {
+  /** `force` sends it even when the role may not (the server then answers 403): for the tests. */
+  async fleetEstop(engage: boolean, { force = false } = {}): Promise<void> {
     const path = engage ? '/api/fleet/emergency-stop' : '/api/fleet/emergency-stop/release';
-    const r = await this.act(engage ? 'Fleet e-stop' : 'Fleet release', () => post<{ engaged: boolean; robots: number }>(path));
+    const what = engage ? 'The fleet e-stop' : 'Releasing the fleet e-stop';
+    const r = await this.act(what, 'admin', () => post<{ engaged: boolean; robots: number }>(path), { force });
     if (r) toast(`Fleet e-stop ${r.engaged ? 'ENGAGED' : 'released'} (${r.robots} robots)`, r.engaged ? 'error' : 'ok');
     await this.loadFleet().catch(() => undefined);
   }
