@@ -2,6 +2,7 @@
 
 import { mapRef } from './components/MapPanel';
 import { fleet } from './net/controller';
+import { session } from './store/sessionStore';
 import { select, setViewMode } from './store/uiStore';
 import { cellAt } from './map/mapLoader';
 
@@ -26,6 +27,9 @@ export function installTestHook(): void {
     socket: () => ({ phase: fleet.socket.phase, opens: fleet.socket.opens, lastMessageMs: fleet.socket.lastMessageMs }),
     resyncs: () => fleet.resyncs,
     store: fleet.store,
+    session: () => session.get(),
+    /** Sends the fleet e-stop whatever the role (the server answers 403 to a non-admin). */
+    forceFleetEstop: () => fleet.fleetEstop(true, { force: true }),
   };
   (window as unknown as { __fms: typeof hook }).__fms = hook;
 }

@@ -1,7 +1,9 @@
-// The header's FLEET E-STOP (opens the confirmation dialog) and RELEASE buttons.
+// The header's FLEET E-STOP (opens the confirmation dialog) and RELEASE buttons. They need the admin
+// role: for others they stay visible but locked, and a click says why.
 
 import { useObservable, useThrottledVersion } from '../../shared/hooks';
 import { fleet } from '../net/controller';
+import { can, roleToast, session } from '../store/sessionStore';
 import { ui } from '../store/uiStore';
 import { EstopDialog } from './EstopDialog';
 
@@ -10,24 +12,30 @@ const version = () => fleet.store.version;
 export function EstopControls() {
   useThrottledVersion(version, 2);
   const { estopDialog } = useObservable(ui);
+  useObservable(session);
   const engaged = !!fleet.store.fleet?.estop_engaged;
+  const allowed = can('admin');
+  const locked = allowed ? '' : 'locked';
+  const lockedTitle = 'Needs the admin role';
   return (
     <div className="estop-controls">
       <button
         type="button"
-        className={`btn btn-estop btn-big ${engaged ? 'engaged' : ''}`}
+        className={`btn btn-estop btn-big ${engaged ? 'engaged' : ''} ${locked}`}
         data-testid="fleet-estop"
-        title="Stop every robot in the fleet"
-        onClick={() => ui.update({ estopDialog: true })}
+        aria-disabled={!allowed}
+        title={allowed ? 'Stop every robot in the fleet' : `${lockedTitle}: ask an admin, or e-stop single robots (operator)`}
+        onClick={() => (allowed ? ui.update({ estopDialog: true }) : roleToast('The fleet e-stop', 'admin'))}
       >
         FLEET E-STOP
       </button>
       <button
         type="button"
-        className={`btn btn-release ${engaged ? 'attention' : ''}`}
+        className={`btn btn-release ${engaged ? 'attention' : ''} ${locked}`}
         data-testid="fleet-release"
-        title="Release the fleet emergency stop"
-        onClick={() => void fleet.fleetEstop(false)}
+        aria-disabled={!allowed}
+        title={allowed ? 'Release the fleet emergency stop' : lockedTitle}
+        onClick={() => (allowed ? void fleet.fleetEstop(false) : roleToast('Releasing the fleet e-stop', 'admin'))}
       >
         Release
       </button>

@@ -3,6 +3,7 @@
 import { num } from '../../shared/format';
 import { useObservable, useThrottledVersion } from '../../shared/hooks';
 import { fleet } from '../net/controller';
+import { can, session } from '../store/sessionStore';
 import { focusOn, ui } from '../store/uiStore';
 
 const version = () => fleet.store.version;
@@ -10,6 +11,8 @@ const version = () => fleet.store.version;
 export function LocationsPanel() {
   useThrottledVersion(version, 1);
   const { selected, priority } = useObservable(ui);
+  useObservable(session);
+  const operate = can('operator');
   const locs = fleet.store.locations;
   return (
     <section className="panel locations" data-testid="locations">
@@ -17,7 +20,7 @@ export function LocationsPanel() {
         <h2>
           Locations <span className="badge">{locs.length}</span>
         </h2>
-        <span className="muted small">send {selected ?? 'auto-dispatch'}</span>
+        <span className="muted small">{operate ? `send ${selected ?? 'auto-dispatch'}` : 'read-only'}</span>
       </div>
       <ul className="loc-list">
         {locs.map((l) => (
@@ -29,7 +32,14 @@ export function LocationsPanel() {
             <span className="muted mono small">
               {num(l.x, 1)}, {num(l.y, 1)}
             </span>
-            <button type="button" className="btn btn-small" onClick={() => void fleet.createTask(l.name, selected, priority)} title={`Send ${selected ?? 'a robot (auto-dispatch)'} to ${l.name}`}>
+            <button
+              type="button"
+              className="btn btn-small"
+              disabled={!operate}
+              data-action="send"
+              onClick={() => void fleet.createTask(l.name, selected, priority)}
+              title={operate ? `Send ${selected ?? 'a robot (auto-dispatch)'} to ${l.name}` : 'Sending tasks needs the operator role'}
+            >
               Send
             </button>
           </li>

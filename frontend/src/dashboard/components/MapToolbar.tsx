@@ -4,6 +4,7 @@ import { useObservable, useThrottledVersion } from '../../shared/hooks';
 import type { Priority } from '../../shared/types';
 import { cursor } from '../map/mapCanvas';
 import { fleet } from '../net/controller';
+import { can, session } from '../store/sessionStore';
 import { select, setViewMode, ui } from '../store/uiStore';
 import { mapRef } from './MapPanel';
 
@@ -11,11 +12,15 @@ const PRIORITIES: Priority[] = ['low', 'normal', 'high', 'urgent'];
 
 export function MapToolbar() {
   const s = useObservable(ui);
+  useObservable(session);
+  const operate = can('operator');
   return (
     <div className="toolbar">
-      <div className={`click-mode ${s.selected ? 'click-robot' : 'click-auto'}`} data-testid="click-mode">
+      <div className={`click-mode ${!operate ? 'click-readonly' : s.selected ? 'click-robot' : 'click-auto'}`} data-testid="click-mode" data-readonly={operate ? '0' : '1'}>
         <span className="muted">Click map →</span>
-        {s.selected ? (
+        {!operate ? (
+          <b title="Sending tasks needs the operator role">read-only: selects robots</b>
+        ) : s.selected ? (
           <>
             <b>send {s.selected}</b>
             <button type="button" className="btn btn-small" onClick={() => select(null)} title="Clear the selection (Esc)">
@@ -28,7 +33,7 @@ export function MapToolbar() {
       </div>
       <label className="field">
         priority
-        <select value={s.priority} onChange={(e) => ui.update({ priority: e.target.value as Priority })}>
+        <select value={s.priority} disabled={!operate} data-testid="priority" onChange={(e) => ui.update({ priority: e.target.value as Priority })}>
           {PRIORITIES.map((p) => (
             <option key={p}>{p}</option>
           ))}

@@ -3,6 +3,7 @@
 import { ago, deg, modeColor, num, pct, shortId } from '../../shared/format';
 import { useObservable, useThrottledVersion } from '../../shared/hooks';
 import { fleet } from '../net/controller';
+import { can, session } from '../store/sessionStore';
 import { select, setViewMode, ui } from '../store/uiStore';
 import { EventList } from './EventList';
 import { ProgressBar } from './ProgressBar';
@@ -13,6 +14,9 @@ const version = () => fleet.store.version;
 export function RobotDetail() {
   useThrottledVersion(version, 4);
   const { selected, viewMode } = useObservable(ui);
+  useObservable(session);
+  const operate = can('operator');
+  const noRole = operate ? undefined : 'Needs the operator role';
   const r = selected ? fleet.store.robots.get(selected) : undefined;
   if (!selected || !r) return null;
   const s = r.state;
@@ -66,15 +70,15 @@ export function RobotDetail() {
           <dd className="muted">{r.rxMs ? ago(r.rxMs) : '–'}</dd>
         </dl>
         <div className="detail-actions">
-          <button type="button" className="btn" onClick={() => void fleet.robotCommand(r.id, 'cancel')} data-testid="robot-cancel">
+          <button type="button" className="btn" disabled={!operate} title={noRole} onClick={() => void fleet.robotCommand(r.id, 'cancel')} data-testid="robot-cancel">
             Cancel task
           </button>
           {estopped ? (
-            <button type="button" className="btn btn-release attention" onClick={() => void fleet.robotCommand(r.id, 'emergency-stop/release')} data-testid="robot-release">
+            <button type="button" className="btn btn-release attention" disabled={!operate} title={noRole} onClick={() => void fleet.robotCommand(r.id, 'emergency-stop/release')} data-testid="robot-release">
               Release e-stop
             </button>
           ) : (
-            <button type="button" className="btn btn-estop" onClick={() => void fleet.robotCommand(r.id, 'emergency-stop')} data-testid="robot-estop">
+            <button type="button" className="btn btn-estop" disabled={!operate} title={noRole} onClick={() => void fleet.robotCommand(r.id, 'emergency-stop')} data-testid="robot-estop">
               E-stop
             </button>
           )}

@@ -2,7 +2,9 @@
 
 import { useState } from 'react';
 import { useThrottledVersion } from '../../shared/hooks';
+import { useObservable } from '../../shared/hooks';
 import { fleet } from '../net/controller';
+import { can, session } from '../store/sessionStore';
 import { TaskRow } from './TaskRow';
 
 const version = () => fleet.store.version;
@@ -10,6 +12,7 @@ const SHOW_MAX = 100;
 
 export function TaskPanel() {
   useThrottledVersion(version, 4);
+  useObservable(session);
   const [tab, setTab] = useState<'open' | 'history'>('open');
   const [expanded, setExpanded] = useState<string | null>(null);
   const open = fleet.store.openTasks();
@@ -49,7 +52,7 @@ export function TaskPanel() {
             {!list.length && (
               <tr>
                 <td colSpan={8} className="empty">
-                  {tab === 'open' ? 'No open tasks. Click the map or pick a location to send one.' : 'No finished tasks yet.'}
+                  {tab === 'open' ? (can('operator') ? 'No open tasks. Click the map or pick a location to send one.' : 'No open tasks.') : 'No finished tasks yet.'}
                 </td>
               </tr>
             )}

@@ -4,6 +4,7 @@ import { useEffect } from 'react';
 import { clockTime, num, STATUS_CLASS, shortId } from '../../shared/format';
 import type { Task } from '../../shared/types';
 import { fleet } from '../net/controller';
+import { can } from '../store/sessionStore';
 import { goalPoses, isOpen } from '../store/fleetStore';
 import { focusOn, select } from '../store/uiStore';
 import { ProgressBar } from './ProgressBar';
@@ -60,6 +61,8 @@ export function TaskRow({ task: t, expanded, onToggle }: { task: Task; expanded:
               type="button"
               className="btn btn-small btn-warn"
               data-action="cancel"
+              disabled={!can('operator')}
+              title={can('operator') ? 'Cancel this task' : 'Needs the operator role'}
               onClick={(e) => {
                 e.stopPropagation();
                 void fleet.cancelTask(t.id);

@@ -4,6 +4,7 @@
 import { Observable } from '../../shared/observable';
 import { toast } from '../../shared/toasts';
 import type { FleetController } from '../net/controller';
+import { can, roleToast } from '../store/sessionStore';
 import { select, ui, type UiState } from '../store/uiStore';
 import { cellAt } from './mapLoader';
 import { Cell } from './occupancy';
@@ -231,6 +232,10 @@ export class MapCanvas {
 
   /** A map click: a navigation task to that point, for the selected robot or auto-dispatch. */
   async sendTask(w: Point): Promise<void> {
+    if (!can('operator')) {
+      roleToast('Sending a task', 'operator');
+      return;
+    }
     const map = this.fleet.map;
     if (map) {
       const c = cellAt(map, w.x, w.y);
