@@ -7,7 +7,9 @@
 - ros_cdr: CDR (XCDR1, the 4-byte encapsulation header then the body; alignment counts from
   the body start) of each ROS 2 message the ros2dds backend decodes, in the layout of
   fms_agent/src/robot/ros_msgs/messages.rs.
-- dicts/json.dict: the field names and enum values of those examples, for libFuzzer -dict.
+- dicts/json.dict: the field names and enum values of those examples, dicts/keys.dict: key
+  chunks; for libFuzzer -dict (scripts/check_fuzz.sh passes dicts/<target>.dict when present,
+  json.dict to the JSON targets).
 
 Re-run after changing docs/protocol.md or the messages: python3 fuzz/make_seeds.py
 """
@@ -83,6 +85,13 @@ def key_seeds():
     }
     for name, s in seeds.items():
         (d / name).write_bytes(s.encode())
+    suffixes = ["state", "event", "alive", "cmd/task", "cmd/cancel", "cmd/emergency_stop",
+                "cmd/teleop", "state/pose", "state/battery", "state/status", "heartbeat"]
+    tokens = ["fms/robot/", "fms/system/event", "/"] + suffixes + ["*", "**", "$*", "?", "#"]
+    lines = ["# Key chunks of fms_msgs::keys (fuzz/make_seeds.py)."]
+    lines += [json.dumps(t) for t in tokens]
+    (FUZZ / "dicts").mkdir(exist_ok=True)
+    (FUZZ / "dicts" / "keys.dict").write_text("\n".join(lines) + "\n")
 
 
 class Cdr:

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Checks the React dashboard and phone teleop page (frontend/): installs Chromium (Debian) if
-# missing, then `npm ci`, `npm run build` (type check + Vite build into frontend/dist),
-# `npm test` (vitest unit tests) and `npm run e2e` (browser end-to-end tests: fms_server + 3
-# mock robots + the phone server on free loopback ports, driven in headless Chromium; PASS/FAIL
+# missing, then `npm ci`, `npm run build` (type check + Vite build into frontend/dist, with the
+# API explorer's Swagger UI files in dist/api-docs/), `npm test` (vitest unit tests) and
+# `npm run e2e` (browser end-to-end tests: fms_server + 3 mock robots + the phone server on free
+# loopback ports, and a second stack with --auth true, driven in headless Chromium; PASS/FAIL
 # per check, screenshots into docs/screenshots/).
 #
 # The binaries must already be built (this script never runs cargo): by default
@@ -34,6 +35,12 @@ npm ci --no-audit --no-fund
 
 echo "== npm run build (tsc --noEmit, vite build)"
 npm run build
+for f in swagger-ui.css swagger-ui-bundle.js init.js; do
+    if [ ! -s "dist/api-docs/$f" ]; then
+        echo "FAIL: the build did not write dist/api-docs/$f (served by /api/docs)" >&2
+        exit 1
+    fi
+done
 
 echo "== npm test (vitest)"
 npm test

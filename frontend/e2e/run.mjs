@@ -15,6 +15,7 @@ import * as c from './checks/c_cancel_estop.mjs';
 import * as d from './checks/d_restart.mjs';
 import * as e from './checks/e_phone.mjs';
 import * as f from './checks/f_load.mjs';
+import * as g from './checks/g_auth.mjs';
 import { launchBrowser, newPage } from './lib/browser.mjs';
 import { openDashboard } from './lib/dashboard.mjs';
 import { Stack } from './lib/stack.mjs';
@@ -22,8 +23,8 @@ import { secs } from './lib/util.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const SHOTS = resolve(HERE, process.env.E2E_SHOTS ?? '../../docs/screenshots');
-// e (phone) runs before d (restart), f (synthetic load) last
-const CHECKS = { a, b, c, e, d, f };
+// e (phone) and g (auth, on a second stack) run before d (restart), f (synthetic load) last
+const CHECKS = { a, b, c, e, g, d, f };
 const CHECK_TIMEOUT_MS = 120_000;
 
 const wanted = process.argv.slice(2);

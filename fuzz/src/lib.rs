@@ -5,6 +5,13 @@ use std::fmt::Debug;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+/// The CDR codec of the ros2dds backend and its messages: fms_agent's source files, or with
+/// the `agent` feature fms_agent itself (which adds `RosBridge` and the translation functions).
+#[cfg(not(feature = "agent"))]
+pub mod ros_msgs;
+#[cfg(feature = "agent")]
+pub use fms_agent::robot::ros_msgs;
+
 fn short_name<T>() -> &'static str {
     let full = std::any::type_name::<T>();
     full.rsplit("::").next().unwrap_or(full)

@@ -5,6 +5,11 @@ import { waitFor } from './util.mjs';
 
 export async function openDashboard(page, base, { mapExpected }) {
   await page.goto(base + '/');
+  await waitDashboard(page, { mapExpected });
+}
+
+/** Waits for the dashboard (already loaded, and signed in if need be) to show the map and 3 robots. */
+export async function waitDashboard(page, { mapExpected }) {
   await waitFor('dashboard ready (first frame, map loaded or absent)', () => page.evaluate(() => window.__fms?.ready()), { timeoutMs: 20000 });
   if (mapExpected) {
     await waitFor('map status ready', () => page.evaluate(() => window.__fms.mapStatus() === 'ready'), { timeoutMs: 15000 });
@@ -76,4 +81,11 @@ export async function freePointNear(page, x, y, clear = 1.0) {
     },
     [x, y, clear],
   );
+}
+
+/** Waits for a toast containing `text`; returns its text. */
+export async function waitToast(page, text, timeoutMs = 5000) {
+  const t = page.locator('.toast', { hasText: text }).first();
+  await t.waitFor({ timeout: timeoutMs });
+  return (await t.textContent()).trim();
 }

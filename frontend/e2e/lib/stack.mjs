@@ -1,7 +1,10 @@
 // Starts and stops the system under test: fms_server (embedded Zenoh router, temp data dir, the
 // built dist, the demo map), mock fms_agent robots, and the `fms_server phone` teleop server.
+// `new Stack({ auth: true })` runs them with authentication on (API keys from the CLI, a JWT
+// secret for tokens); `stack.api()` then calls the API with its admin key.
 
 import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -17,6 +20,9 @@ export const DIST = resolve(FRONTEND, 'dist');
 export const MAP_YAML = join(REPO, 'config/maps/demo.yaml');
 export const LOCATIONS = join(REPO, 'config/locations.toml');
 
+/** State messages per second of the mock robots. */
+export const AGENT_RATE_HZ = 10;
+
 export const ROBOTS = [
   { id: 'robot-001', pose: [1.0, 1.0, 0.0] },
   { id: 'robot-002', pose: [4.0, 2.5, 1.5708] },
@@ -29,8 +35,12 @@ function help(args) {
 }
 
 export class Stack {
-  constructor() {
-    this.dir = mkdtempSync(join(tmpdir(), 'fms-e2e-'));
+  constructor({ auth = false, name = 'e2e' } = {}) {
+    this.auth = auth;
+    this.dir = mkdtempSync(join(tmpdir(), `fms-${name}-`));
+    /** Headers for this harness's own API calls (the admin key, with auth on). */
+    this.headers = {};
+    this.jwtSecret = auth ? randomBytes(24).toString('hex') : null;
     this.dataDir = join(this.dir, 'data');
     this.procs = new Map(); // name -> child
     this.serverBin = SERVER_BIN;
@@ -70,6 +80,34 @@ export class Stack {
     return child;
   }
 
+  /** The API with this stack's credentials (see adminKey()). */
+  api(method, path, body) {
+    return http(this.base, method, path, body, this.headers);
+  }
+
+  /** `fms_server keys create` against the stack's data dir: the new key (printed once). */
+  createKey(name, role) {
+    const r = spawnSync(SERVER_BIN, ['--data-dir', this.dataDir, 'keys', 'create', '--name', name, '--role', role], { encoding: 'utf8', timeout: 30000 });
+    const key = (r.stdout ?? '').trim();
+    if (r.status !== 0 || !key.startsWith('fms_')) throw new Error(`keys create ${name}: exit ${r.status}: ${r.stderr}`);
+    return key;
+  }
+
+  /** An admin key for the harness's own calls; with auth on, create it before startServer(). */
+  adminKey() {
+    const key = this.createKey('e2e-harness', 'admin');
+    this.headers = { 'X-API-Key': key };
+    return key;
+  }
+
+  /** `fms_server token`: a JWT signed with the stack's secret. */
+  token(sub, role) {
+    const r = spawnSync(SERVER_BIN, ['--jwt-secret', this.jwtSecret, 'token', '--sub', sub, '--role', role], { encoding: 'utf8', timeout: 30000 });
+    const t = (r.stdout ?? '').trim();
+    if (r.status !== 0 || t.split('.').length !== 3) throw new Error(`token ${sub}: exit ${r.status}: ${r.stderr}`);
+    return t;
+  }
+
   logPath(name) {
     return join(this.dir, `${name}.log`);
   }
@@ -84,6 +122,7 @@ export class Stack {
       '--locations', LOCATIONS,
     ];
     if (this.hasMapFlag) a.push('--map', MAP_YAML);
+    if (this.auth) a.push('--auth', 'true', '--jwt-secret', this.jwtSecret);
     return a;
   }
 
@@ -107,13 +146,15 @@ export class Stack {
         '--robot-id', r.id,
         '--zenoh-endpoint', this.zenoh,
         '--start-pose', r.pose.join(','),
+        // a state every 100 ms (the default is 5 Hz): check e times the dead-man stop by these
+        '--rate', String(AGENT_RATE_HZ),
       ]);
     }
   }
 
   async waitRobotsOnline(timeoutMs = 30000) {
     await waitFor('3 robots ONLINE in /api/robots', async () => {
-      const list = await http(this.base, 'GET', '/api/robots');
+      const list = await this.api('GET', '/api/robots');
       return ROBOTS.every((r) => list.some((e) => e.id === r.id && e.presence === 'ONLINE' && e.state));
     }, { timeoutMs });
   }
@@ -125,6 +166,7 @@ export class Stack {
       '--bind', '127.0.0.1',
       '--zenoh-endpoint', this.zenoh,
       '--frontend-dir', DIST,
+      ...(this.auth ? ['--auth', 'true', '--jwt-secret', this.jwtSecret] : []),
     ]);
     await waitFor('phone server /api/config', async () => {
       if (child.exitCode !== null) throw new Error(`fms_server phone exited (${child.exitCode}); see ${this.logPath('phone')}`);

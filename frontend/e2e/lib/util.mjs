@@ -22,10 +22,11 @@ export async function waitFor(what, fn, { timeoutMs = 15000, intervalMs = 100 } 
   }
 }
 
-export async function http(base, method, path, body) {
+/** A JSON request; `headers` adds e.g. { 'X-API-Key': key } for a server with authentication on. */
+export async function http(base, method, path, body, headers = {}) {
   const res = await fetch(base + path, {
     method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
     body: body === undefined ? undefined : JSON.stringify(body),
     signal: AbortSignal.timeout(5000),
   });

@@ -7,7 +7,8 @@ import { CREDENTIAL_KEY, cleanCredential, storage, type Principal, type ServerIn
 import { fleet } from './net/controller';
 import { cred, session } from './store/sessionStore';
 
-setCredentialSource(() => cred.current);
+// nothing is sent to an open server (a remembered key stays in this browser)
+setCredentialSource(() => (session.get().info?.auth_required === false ? null : cred.current));
 setUnauthorizedHandler((used) => {
   const s = session.get();
   // a late answer to a request made with an older credential changes nothing

@@ -1,7 +1,9 @@
 // The phone teleop page: pick a robot, see its mode, battery and lease; drive it with the joystick
-// while holding the dead-man button, under a speed limit.
+// while holding the dead-man button, under a speed limit. A server that requires an operator token
+// gets one pasted here (kept in localStorage); an open server gets a compact warning.
 
 import { useCallback, useEffect, useRef, useState } from 'react';
+import { cleanCredential, jwtClaims, PHONE_TOKEN_KEY, storage } from '../shared/auth';
 import { pct } from '../shared/format';
 import { useObservable, useThrottledVersion } from '../shared/hooks';
 import { Toasts } from '../shared/Toasts';
@@ -9,12 +11,16 @@ import { DeadmanButton } from './DeadmanButton';
 import { Joystick } from './Joystick';
 import { limitsFor, stickToTwist, type Stick } from './joystick';
 import { config, robots } from './phoneData';
-import { TeleopClient } from './teleopClient';
+import { toast } from '../shared/toasts';
+import { TeleopClient, validOperator, type AuthState } from './teleopClient';
 
 const OPERATOR_KEY = 'fms.operator';
 const ROBOT_KEY = 'fms.phone.robot';
 const SPEED_KEY = 'fms.phone.speed';
-export const client = new TeleopClient(() => localStorage.getItem(OPERATOR_KEY) ?? '');
+export const client = new TeleopClient(
+  () => storage.get(OPERATOR_KEY) ?? '',
+  () => storage.get(PHONE_TOKEN_KEY),
+);
 const clientVersion = () => client.version;
 
 export function PhoneApp() {
@@ -23,6 +29,7 @@ export function PhoneApp() {
   const cfg = useObservable(config);
   const [robotId, setRobotId] = useState<string | null>(() => localStorage.getItem(ROBOT_KEY));
   const [speed, setSpeed] = useState<number>(() => Number(localStorage.getItem(SPEED_KEY)) || 0.3);
+  const [tokenOpen, setTokenOpen] = useState(false);
   const stick = useRef<Stick>({ x: 0, y: 0 });
   const robot = list.find((r) => r.id === robotId) ?? null;
   const limits = cfg ? limitsFor(cfg, speed) : { maxLinear: 0, maxAngular: 0 };
@@ -70,6 +77,8 @@ export function PhoneApp() {
   const leaseState = yours ? 'yours' : holder ? 'other' : 'free';
   const mode = lease?.mode ?? robot?.mode ?? '–';
   const connected = client.socket.phase === 'open';
+  const auth = client.auth;
+  const showToken = tokenOpen || auth === 'needed' || auth === 'refused';
 
   return (
     <div className="phone">
@@ -80,18 +89,27 @@ export function PhoneApp() {
         <button
           type="button"
           className="link operator"
+          title={auth === 'token' ? 'Signed in with an operator token' : 'Change the operator name'}
           onClick={() => {
-            const name = window.prompt('Operator name', client.operator ?? '');
-            if (name !== null) {
-              localStorage.setItem(OPERATOR_KEY, name.trim());
-              client.restart();
-            }
+            // with a token, the server names the operator after it: the token panel instead
+            if (auth === 'token' || auth === 'needed' || auth === 'refused') return setTokenOpen(!tokenOpen);
+            const name = window.prompt('Operator name (letters, digits, _ . -)', client.operator ?? '');
+            if (name === null) return;
+            if (name.trim() && !validOperator(name.trim())) return toast('Operator names are 1-64 letters, digits, _ . -', 'error');
+            storage.set(OPERATOR_KEY, name.trim());
+            client.restart();
           }}
           data-testid="operator"
         >
-          {client.operator ?? '…'}
+          {auth === 'needed' || auth === 'refused' ? 'sign in' : (client.operator ?? '…')}
         </button>
       </header>
+      {auth === 'open' && connected && (
+        <div className="phone-open" role="status" data-testid="phone-open-banner">
+          <b>Demo mode:</b> open server — anyone on this network can drive.
+        </div>
+      )}
+      {showToken && <TokenPanel auth={auth} onClose={() => setTokenOpen(false)} />}
 
       <label className="phone-field">
         <span>Robot</span>
@@ -153,5 +171,76 @@ export function PhoneApp() {
       </div>
       <Toasts />
     </div>
+  );
+}
+
+/** The operator token (JWT) field: shown when the server refused the connection, or on demand. */
+function TokenPanel({ auth, onClose }: { auth: AuthState; onClose: () => void }) {
+  const [text, setText] = useState('');
+  const stored = storage.get(PHONE_TOKEN_KEY);
+  const claims = stored ? jwtClaims(stored) : null;
+  const save = () => {
+    const t = cleanCredential(text);
+    if (!t) return;
+    storage.set(PHONE_TOKEN_KEY, t);
+    setText('');
+    onClose();
+    client.restart();
+  };
+  return (
+    <section className="phone-token" data-testid="token-panel" data-auth={auth}>
+      {auth === 'needed' && (
+        <p data-testid="token-why">
+          This teleop server refused the connection: it requires an <b>operator token</b>. Paste a JWT with the operator or
+          admin role (an admin makes one with <code>fms_server token --sub NAME --role operator</code>).
+        </p>
+      )}
+      {auth === 'refused' && (
+        <p data-testid="token-why">
+          The server refused the connection with this token (401/403): it may have expired, be signed with another secret,
+          or lack the operator role. Paste a new one.
+        </p>
+      )}
+      {auth === 'token' && (
+        <p>
+          Driving as <b>{client.operator ?? claims?.sub ?? '?'}</b> with an operator token
+          {claims?.exp ? `, valid until ${new Date(claims.exp * 1000).toLocaleString([], { hour12: false })}` : ''}.
+        </p>
+      )}
+      <form
+        className="token-row"
+        onSubmit={(e) => {
+          e.preventDefault();
+          save();
+        }}
+      >
+        <input
+          type="password"
+          autoComplete="off"
+          spellCheck={false}
+          placeholder="operator token (eyJ…)"
+          value={text}
+          onChange={(e) => setText(e.target.value)}
+          data-testid="token-input"
+        />
+        <button type="submit" className="btn" disabled={!text.trim()} data-testid="token-save">
+          Use
+        </button>
+      </form>
+      {stored && (
+        <button
+          type="button"
+          className="link small"
+          onClick={() => {
+            storage.remove(PHONE_TOKEN_KEY);
+            onClose();
+            client.restart();
+          }}
+          data-testid="token-forget"
+        >
+          Forget the token
+        </button>
+      )}
+    </section>
   );
 }

@@ -97,6 +97,22 @@ describe('ReconnectingSocket', () => {
     s.stop();
   });
 
+  it('counts attempts that close before opening, and tells onClose whether it had opened', () => {
+    const closes: boolean[] = [];
+    const s = new ReconnectingSocket({ url: () => 'ws://x/ws', onMessage: () => {}, onClose: (opened) => closes.push(opened) });
+    s.start();
+    last().close(); // refused (e.g. 401 on the upgrade)
+    vi.advanceTimersByTime(500);
+    last().close();
+    expect(s.failedConnects).toBe(2);
+    vi.advanceTimersByTime(1000);
+    last().open();
+    expect(s.failedConnects).toBe(0);
+    last().close();
+    expect(closes).toEqual([false, false, true]);
+    s.stop();
+  });
+
   it('does not send while disconnected', () => {
     const s = new ReconnectingSocket({ url: () => 'ws://x/ws', onMessage: () => {} });
     s.start();
