@@ -55,25 +55,37 @@ pub async fn run(
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / config.rate_hz));
     tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
     let mut state_seq = 0u64;
+    // When teleop motion must end: the robot is polled (and stops) right then, whatever
+    // the state rate, so it never drives past the dead-man deadline.
+    let mut teleop_deadline: Option<tokio::time::Instant> = None;
 
     loop {
         let fx = tokio::select! {
             _ = &mut shutdown => break,
             _ = tick.tick() => {
-                let now = unix_ms();
-                let snap = robot.poll(now);
-                state_seq += 1;
-                let (fx, state) = exec.on_poll(&snap, state_seq, now);
-                if let Err(e) = state_pub.put(encode(&state)).await {
-                    tracing::debug!("state not sent: {e}");
-                }
-                fx
+                poll_and_publish(&mut exec, robot.as_mut(), &state_pub, &mut state_seq).await
+            }
+            _ = sleep_until(teleop_deadline), if teleop_deadline.is_some() => {
+                teleop_deadline = None;
+                poll_and_publish(&mut exec, robot.as_mut(), &state_pub, &mut state_seq).await
             }
             sample = commands.recv_async() => match sample {
                 Ok(sample) => on_command(&mut exec, &sample, unix_ms()),
                 Err(_) => break,
             },
         };
+        if let Some(until_ms) = fx
+            .actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Teleop { until_ms, .. } => Some(*until_ms),
+                _ => None,
+            })
+            .max()
+        {
+            let left = until_ms.saturating_sub(unix_ms()) + 1;
+            teleop_deadline = Some(tokio::time::Instant::now() + Duration::from_millis(left));
+        }
         for event in apply(&mut exec, robot.as_mut(), fx) {
             tracing::debug!(seq = event.seq, event = ?event.event, "event");
             if let Err(e) = event_pub.put(encode(&event)).await {
@@ -84,6 +96,30 @@ pub async fn run(
     tracing::info!(robot_id = %id, "agent stopping");
     session.close().await?;
     Ok(())
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Polls the robot, publishes its state, and returns what the executor makes of the poll.
+async fn poll_and_publish(
+    exec: &mut Executor,
+    robot: &mut dyn RobotInterface,
+    state_pub: &zenoh::pubsub::Publisher<'_>,
+    state_seq: &mut u64,
+) -> Effects {
+    let now = unix_ms();
+    let snap = robot.poll(now);
+    *state_seq += 1;
+    let (fx, state) = exec.on_poll(&snap, *state_seq, now);
+    if let Err(e) = state_pub.put(encode(&state)).await {
+        tracing::debug!("state not sent: {e}");
+    }
+    fx
 }
 
 /// Decodes one command sample and feeds it to the executor. Bad payloads are logged and dropped.

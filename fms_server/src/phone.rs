@@ -227,6 +227,13 @@ pub fn app(phone: Arc<Phone>, frontend_dir: &std::path::Path) -> Router {
     let mut router = Router::new()
         .route("/api/robots", get(list_robots))
         .route("/api/config", get(config))
+        .route("/api/info", get(info))
+        .route(
+            "/api/{*rest}",
+            axum::routing::any(|| async {
+                ApiError::new(ErrorCode::NotFound, "no such API route")
+            }),
+        )
         .route("/ws/teleop", get(upgrade))
         .route("/healthz", get(health));
     if frontend_dir.is_dir() {
@@ -247,6 +254,18 @@ struct Health {
 
 async fn health() -> Json<Health> {
     Json(Health { status: "ok" })
+}
+
+#[derive(Serialize)]
+struct Info {
+    /// Driving needs an operator token.
+    auth_required: bool,
+}
+
+async fn info(State(phone): State<Arc<Phone>>) -> Json<Info> {
+    Json(Info {
+        auth_required: phone.jwt_secret.is_some(),
+    })
 }
 
 async fn list_robots(State(phone): State<Arc<Phone>>) -> Json<Vec<PhoneRobot>> {

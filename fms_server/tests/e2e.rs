@@ -668,6 +668,33 @@ async fn phone_teleop_moves_a_robot_under_a_lease_and_it_stops_when_input_stops(
             (r["state"]["teleop_operator"] == "bob").then_some(())
         })
         .await;
+
+    // A robot that reports only twice a second still stops at the dead-man deadline: the
+    // agent polls it then, not at its next state tick.
+    let mut fleet = fleet;
+    fleet.add_agent("slow", "0,4,0", &["--rate", "2"]);
+    fleet.wait_online(2).await;
+    let mut last = 0;
+    for _ in 0..10 {
+        drive(&mut bob, "slow", 0.4).await;
+        last = fms_msgs::unix_ms();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let stopped = fleet
+        .wait("slow stopped", || async {
+            let r = fleet.robot("slow").await;
+            (r["state"]["velocity"]["linear"].as_f64()? == 0.0
+                && r["state"]["stamp_ms"].as_u64()? > last)
+                .then(|| r["state"]["stamp_ms"].as_u64())
+                .flatten()
+        })
+        .await;
+    let stop_ms = stopped - last;
+    eprintln!("teleop at 2 Hz state: stopped {stop_ms} ms after the last command");
+    assert!(
+        stop_ms <= 500,
+        "stopped {stop_ms} ms after the last command"
+    );
 }
 
 /// With authentication on: 401 without or with bad credentials, 403 for the wrong role,

@@ -121,7 +121,7 @@ pub async fn info(State(st): State<AppState>) -> Json<Info> {
     })
 }
 
-/// `GET /api/map`: the site map's metadata (404 `NOT_FOUND` when none is configured).
+/// The site map's metadata (404 `NOT_FOUND` when none is configured).
 #[utoipa::path(get, path = "/api/map", tag = "map",
     responses((status = 200, body = crate::map::MapMeta), (status = 404, body = super::error::ErrorEnvelope), (status = 401, body = super::error::ErrorEnvelope), (status = 429, body = super::error::ErrorEnvelope)))]
 pub async fn map_meta(State(st): State<AppState>) -> Result<impl IntoResponse, ApiError> {
@@ -129,7 +129,7 @@ pub async fn map_meta(State(st): State<AppState>) -> Result<impl IntoResponse, A
     Ok(Json(map.meta.clone()))
 }
 
-/// `GET /api/map/image`: the thresholded occupancy grid as a grey PNG.
+/// The thresholded occupancy grid as a grey PNG (row 0 is the top, as in map_server images).
 #[utoipa::path(get, path = "/api/map/image", tag = "map",
     responses((status = 200, content_type = "image/png", body = Vec<u8>), (status = 404, body = super::error::ErrorEnvelope), (status = 401, body = super::error::ErrorEnvelope), (status = 429, body = super::error::ErrorEnvelope)))]
 pub async fn map_image(State(st): State<AppState>) -> Result<impl IntoResponse, ApiError> {

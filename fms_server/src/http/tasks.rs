@@ -214,10 +214,8 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     Ok(Some(key.to_owned()))
 }
 
-/// 201 with the new task; 200 with the earlier task (and `Idempotent-Replayed: true`)
-/// when the `Idempotency-Key` was seen before.
-/// Creates a task: 201 with the task, or 200 with the earlier one when the
-/// `Idempotency-Key` was seen before.
+/// Creates a task: 201 with the new task; 200 with the earlier one (and
+/// `Idempotent-Replayed: true`) when the `Idempotency-Key` was seen before.
 #[utoipa::path(post, path = "/api/tasks", tag = "tasks", request_body = CreateTask,
     params(("Idempotency-Key" = Option<String>, Header, description = "1-200 visible ASCII characters; the same key never creates a second task")),
     responses((status = 201, body = Task), (status = 200, body = Task), (status = 400, body = super::error::ErrorEnvelope), (status = 404, body = super::error::ErrorEnvelope), (status = 409, body = super::error::ErrorEnvelope), (status = 413, body = super::error::ErrorEnvelope), (status = 401, body = super::error::ErrorEnvelope), (status = 403, body = super::error::ErrorEnvelope), (status = 429, body = super::error::ErrorEnvelope)))]
@@ -318,7 +316,7 @@ pub struct LocationOut {
     charger: bool,
 }
 
-/// `GET /api/locations`: the named locations tasks may target.
+/// The named locations tasks may target.
 #[utoipa::path(get, path = "/api/locations", tag = "tasks",
     responses((status = 200, body = [LocationOut]), (status = 401, body = super::error::ErrorEnvelope), (status = 429, body = super::error::ErrorEnvelope)))]
 pub async fn locations(State(st): State<AppState>) -> Json<Vec<LocationOut>> {

@@ -194,7 +194,11 @@ impl Fleet {
                 "--start-pose",
                 pose,
             ])
-            .args(["--rate", "10", "--log-level", "info"])
+            .args(if extra.contains(&"--rate") {
+                &["--log-level", "info"][..]
+            } else {
+                &["--rate", "10", "--log-level", "info"][..]
+            })
             .args(extra)
             .stdout(Stdio::null())
             .stderr(log)
