@@ -99,6 +99,11 @@ pub struct Ingest {
 pub struct ServerFigures {
     pub pid: u32,
     pub cpu_cores: f64,
+    /// Runnable but not running (waiting for a CPU), in cores: the machine's other load.
+    pub cpu_wait_cores: f64,
+    /// Server CPU time per processed state message, microseconds (all server work counted:
+    /// ingest, fan-out, HTTP): less sensitive to the machine's other load than rates.
+    pub cpu_us_per_msg: f64,
     pub rss_mib: f64,
     pub rss_peak_mib: f64,
 }
@@ -155,6 +160,7 @@ pub struct Saturation {
     pub fms_processed_per_s: f64,
     pub fms_published_per_s: f64,
     pub fms_server_cpu_cores: f64,
+    pub fms_server_cpu_wait_cores: f64,
     pub fms_load: String,
     /// Publisher -> plain router process -> subscriber process.
     pub baseline_routed_per_s: Option<f64>,
@@ -258,8 +264,8 @@ impl Report {
         let s = &self.server;
         let _ = writeln!(
             o,
-            "  server                CPU {:.2} cores  RSS {:.1} MiB (peak {:.1})",
-            s.cpu_cores, s.rss_mib, s.rss_peak_mib
+            "  server                CPU {:.2} cores (waited {:.2} for a CPU), {:.2} us/msg  RSS {:.1} MiB (peak {:.1})",
+            s.cpu_cores, s.cpu_wait_cores, s.cpu_us_per_msg, s.rss_mib, s.rss_peak_mib
         );
         let _ = writeln!(
             o,
@@ -300,8 +306,8 @@ impl Report {
             );
             let _ = writeln!(
                 o,
-                "    fms_server ingest   {:.0} msg/s  (published {:.0}/s, server CPU {:.2} cores, load {})",
-                s.fms_processed_per_s, s.fms_published_per_s, s.fms_server_cpu_cores, s.fms_load
+                "    fms_server ingest   {:.0} msg/s  (published {:.0}/s, server CPU {:.2} cores, waited {:.2}, load {})",
+                s.fms_processed_per_s, s.fms_published_per_s, s.fms_server_cpu_cores, s.fms_server_cpu_wait_cores, s.fms_load
             );
             if let Some(b) = s.baseline_routed_per_s {
                 let _ = writeln!(

@@ -190,15 +190,20 @@ struct Clients {
     parse: usize,
 }
 
+/// What every WebSocket client of a run shares.
+struct ClientCtx {
+    robots: usize,
+    sent: Arc<SentTimes>,
+    measuring: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+}
+
 async fn start_clients(
+    ctx: &ClientCtx,
     n: usize,
     parse: usize,
     url: &str,
     watch: &[String],
-    robots: usize,
-    sent: &Arc<SentTimes>,
-    measuring: &Arc<AtomicBool>,
-    stop: &Arc<AtomicBool>,
 ) -> Clients {
     let (tx, mut rx) = tokio::sync::mpsc::channel(n.max(1));
     let handles = (0..n)
@@ -208,11 +213,11 @@ async fn start_clients(
                     url: url.to_owned(),
                     parse: i < parse,
                     watch: watch.to_vec(),
-                    robots,
+                    robots: ctx.robots,
                 },
-                sent.clone(),
-                measuring.clone(),
-                stop.clone(),
+                ctx.sent.clone(),
+                ctx.measuring.clone(),
+                ctx.stop.clone(),
                 tx.clone(),
             ))
         })
@@ -355,7 +360,7 @@ async fn flood_measure<F, Fut>(
     seconds: f64,
     received: F,
     cpu_pid: Option<u32>,
-) -> anyhow::Result<(f64, f64, f64, String)>
+) -> anyhow::Result<(f64, f64, (f64, f64), String)>
 where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<u64>>,
@@ -376,7 +381,7 @@ where
         published.load(Ordering::Relaxed),
         t0.elapsed().as_secs_f64(),
     );
-    let cores = cpu.map_or(0.0, |c| c.cores());
+    let cores = cpu.map_or((0.0, 0.0), |c| (c.cores(), c.waiting_cores()));
     let load = loadavg();
     stop.store(true, Ordering::Relaxed);
     for h in handles {
@@ -451,14 +456,11 @@ async fn run(args: &RunArgs) -> anyhow::Result<Report> {
     let server_bin = args.server.clone().unwrap_or_else(|| sibling("fms_server"));
     let data = std::env::temp_dir().join(format!("fms-bench-{}", std::process::id()));
     std::fs::create_dir_all(&data)?;
-    let zenoh = format!("tcp/127.0.0.1:{}", free_port()?);
     let mut server_args: Vec<String> = [
         "--bind",
         "127.0.0.1",
         "--port",
         "0",
-        "--zenoh-listen",
-        &zenoh,
         "--frontend-dir",
         "/nonexistent",
         "--log-level",
@@ -469,18 +471,33 @@ async fn run(args: &RunArgs) -> anyhow::Result<Report> {
     .collect();
     server_args.extend(["--data-dir".into(), data.display().to_string()]);
     server_args.extend(args.server_args.iter().cloned());
-    let (server, http_addr) = ChildProc::spawn(
-        &server_bin,
-        &server_args,
-        Duration::from_secs(60),
-        |line| {
-            line.strip_prefix("fms_server listening on http://")
-                .and_then(|r| r.split_whitespace().next())
-                .map(str::to_owned)
-        },
-        |_| {},
-    )
-    .await?;
+    // A free port can be taken by someone else before the server binds it: retry.
+    let mut attempt = 0;
+    let (server, http_addr, zenoh) = loop {
+        let zenoh = format!("tcp/127.0.0.1:{}", free_port()?);
+        let mut argv = server_args.clone();
+        argv.extend(["--zenoh-listen".into(), zenoh.clone()]);
+        match ChildProc::spawn(
+            &server_bin,
+            &argv,
+            Duration::from_secs(60),
+            |line| {
+                line.strip_prefix("fms_server listening on http://")
+                    .and_then(|r| r.split_whitespace().next())
+                    .map(str::to_owned)
+            },
+            |_| {},
+        )
+        .await
+        {
+            Ok((server, http)) => break (server, http, zenoh),
+            Err(e) if attempt < 3 => {
+                attempt += 1;
+                eprintln!("fms_bench: {e}; retrying");
+            }
+            Err(e) => return Err(e),
+        }
+    };
     let result = scenario(args, &server, &http_addr, &zenoh, &server_bin, load_before).await;
     drop(server);
     let _ = std::fs::remove_dir_all(&data);
@@ -531,31 +548,16 @@ async fn scenario(
             .collect()
     };
     let parse = args.ws_parse.unwrap_or(args.ws_clients.min(10));
-    let dashboards = start_clients(
-        args.ws_clients,
-        parse,
-        &ws_url,
-        &pick(args.ws_watch),
-        args.robots,
-        &sent,
-        &measuring,
-        &stop_clients,
-    )
-    .await;
+    let ctx = ClientCtx {
+        robots: args.robots,
+        sent: sent.clone(),
+        measuring: measuring.clone(),
+        stop: stop_clients.clone(),
+    };
+    let dashboards =
+        start_clients(&ctx, args.ws_clients, parse, &ws_url, &pick(args.ws_watch)).await;
     let probe = match args.probe_watch {
-        Some(m) => Some(
-            start_clients(
-                1,
-                1,
-                &format!("ws://{base}/ws"),
-                &pick(m),
-                args.robots,
-                &sent,
-                &measuring,
-                &stop_clients,
-            )
-            .await,
-        ),
+        Some(m) => Some(start_clients(&ctx, 1, 1, &format!("ws://{base}/ws"), &pick(m)).await),
         None => None,
     };
 
@@ -583,6 +585,7 @@ async fn scenario(
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let all_online_s = started.elapsed().as_secs_f64();
+    eprintln!("fms_bench: {online} robots online after {all_online_s:.1} s");
     tokio::time::sleep(secs(args.warmup_s)).await;
 
     // The measurement window.
@@ -623,12 +626,18 @@ async fn scenario(
     let own_cpu = CpuMeter::start(std::process::id());
     let t1 = Instant::now();
     measuring.store(true, Ordering::Relaxed);
+    // Profiling scripts wait for this line (scripts/bench_profile.sh).
+    eprintln!(
+        "fms_bench: measuring for {} s (server pid {})",
+        args.duration_s, server.pid
+    );
     tokio::time::sleep(secs(args.duration_s)).await;
     measuring.store(false, Ordering::Relaxed);
     let window = t1.elapsed().as_secs_f64();
     let m2 = scrape(&http, base).await?;
     let p2 = fleet.published();
     let server_cores = server_cpu.cores();
+    let server_wait = server_cpu.waiting_cores();
     let bench_cores = own_cpu.cores();
     let (rss_now, rss_hwm) = rss_mib(server.pid).unwrap_or_default();
     stop_side.store(true, Ordering::Relaxed);
@@ -707,7 +716,8 @@ async fn scenario(
             publisher_threads: args.flood_threads,
             fms_processed_per_s: rate,
             fms_published_per_s: published,
-            fms_server_cpu_cores: cores,
+            fms_server_cpu_cores: cores.0,
+            fms_server_cpu_wait_cores: cores.1,
             fms_load: load,
             ..Saturation::default()
         })
@@ -761,6 +771,8 @@ async fn scenario(
         server: ServerFigures {
             pid: server.pid,
             cpu_cores: server_cores,
+            cpu_wait_cores: server_wait,
+            cpu_us_per_msg: server_cores * window * 1e6 / (m2.states - m1.states).max(1) as f64,
             rss_mib: rss_now,
             rss_peak_mib: rss_hwm.max(rss_peak.load(Ordering::Relaxed) as f64 / 1024.0),
         },

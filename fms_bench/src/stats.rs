@@ -62,6 +62,24 @@ pub fn cpu_seconds(pid: u32) -> Option<f64> {
     Some((utime + stime) / USER_HZ)
 }
 
+/// Nanoseconds the process's threads have spent runnable but waiting for a CPU
+/// (`/proc/<pid>/task/*/schedstat`, second field): how much the machine's other work held
+/// it back.
+pub fn run_delay_ns(pid: u32) -> Option<u64> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let mut total = 0;
+    for t in tasks.flatten() {
+        if let Ok(s) = std::fs::read_to_string(t.path().join("schedstat")) {
+            total += s
+                .split_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+    }
+    Some(total)
+}
+
 /// Resident set size and its peak (VmHWM), in MiB.
 pub fn rss_mib(pid: u32) -> Option<(f64, f64)> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -85,6 +103,7 @@ pub fn loadavg() -> String {
 pub struct CpuMeter {
     pid: u32,
     cpu0: f64,
+    wait0: u64,
     t0: Instant,
 }
 
@@ -93,8 +112,17 @@ impl CpuMeter {
         Self {
             pid,
             cpu0: cpu_seconds(pid).unwrap_or(0.0),
+            wait0: run_delay_ns(pid).unwrap_or(0),
             t0: Instant::now(),
         }
+    }
+
+    /// Threads waiting for a CPU since `start`, on average (0.5: half a core's worth of
+    /// runnable time went unserved). High values mean other work on the machine skews
+    /// the figures.
+    pub fn waiting_cores(&self) -> f64 {
+        let wait = run_delay_ns(self.pid).unwrap_or(self.wait0) - self.wait0;
+        wait as f64 / 1e9 / self.t0.elapsed().as_secs_f64().max(1e-9)
     }
 
     /// Cores used on average since `start` (1.0 = one core busy all the time).
@@ -183,6 +211,7 @@ mod tests {
     fn reads_own_process() {
         let pid = std::process::id();
         assert!(cpu_seconds(pid).is_some());
+        assert!(run_delay_ns(pid).is_some());
         let (rss, peak) = rss_mib(pid).unwrap();
         assert!(rss > 0.0 && peak >= rss);
     }

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use axum::extract::ws::Utf8Bytes;
@@ -12,7 +12,6 @@ use fms_msgs::codec::{encode_into, encode_text};
 use fms_msgs::{RobotId, RobotState, SystemEvent};
 use serde::Serialize;
 use tokio::sync::broadcast;
-use tokio::sync::broadcast::error::RecvError;
 
 use crate::fleet::registry::Presence;
 use crate::fleet::tasks::Task;
@@ -108,23 +107,26 @@ impl Batch {
     }
 }
 
-/// What the shared batcher of one interval sends its clients.
-#[derive(Debug, Clone)]
-pub enum SharedBatch {
-    /// A `{"type":"batch",…}` message, serialized once for every client.
-    Text(Utf8Bytes),
-    /// The batcher fell behind the hub and missed frames: resync from a snapshot.
-    Lagged,
+/// Batches in flight per client of a shared batcher: a client this far behind resyncs.
+const SHARED_CAPACITY: usize = 16;
+
+/// The batch shared by every unfiltered client of one interval. Frames are added as they
+/// are published (no task wakes up per message); a task sends the batch at each tick.
+#[derive(Debug)]
+struct Batcher {
+    every_ms: u64,
+    pending: Mutex<Batch>,
+    tx: broadcast::Sender<Utf8Bytes>,
 }
 
-/// Batches in flight per client of the shared batcher: a client this far behind resyncs.
-const SHARED_CAPACITY: usize = 16;
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 #[derive(Debug, Clone)]
 pub struct Hub {
     tx: broadcast::Sender<Frame>,
-    /// One batcher per interval (ms), while it has clients.
-    batchers: Arc<Mutex<HashMap<u64, broadcast::Sender<SharedBatch>>>>,
+    batchers: Arc<RwLock<Vec<Arc<Batcher>>>>,
     clients: Arc<AtomicUsize>,
 }
 
@@ -157,9 +159,13 @@ impl Hub {
         self.tx.subscribe()
     }
 
-    /// True when at least one client (or batcher) listens; lets callers skip serializing.
+    fn batchers(&self) -> std::sync::RwLockReadGuard<'_, Vec<Arc<Batcher>>> {
+        self.batchers.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// True when at least one client (or shared batch) listens; lets callers skip serializing.
     pub fn has_listeners(&self) -> bool {
-        self.tx.receiver_count() > 0
+        self.tx.receiver_count() > 0 || !self.batchers().is_empty()
     }
 
     /// Connected live clients.
@@ -174,30 +180,37 @@ impl Hub {
     }
 
     /// Batches of every message, at most every `every`, for clients that want all robots:
-    /// one task keeps each robot's latest state and serializes each batch once, however
-    /// many clients share it. The task ends when its last client has gone.
+    /// each robot's latest state is kept as it is published and each batch is serialized
+    /// once, however many clients share it. The batch's task ends once no client is left.
     /// Must be called within a Tokio runtime.
-    pub fn shared_batches(&self, every: Duration) -> broadcast::Receiver<SharedBatch> {
-        let ms = every.as_millis() as u64;
-        let mut batchers = self.batchers.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(tx) = batchers.get(&ms) {
-            return tx.subscribe();
+    pub fn shared_batches(&self, every: Duration) -> broadcast::Receiver<Utf8Bytes> {
+        let every_ms = every.as_millis() as u64;
+        let mut list = self.batchers.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(b) = list.iter().find(|b| b.every_ms == every_ms) {
+            return b.tx.subscribe();
         }
         let (tx, rx) = broadcast::channel(SHARED_CAPACITY);
-        batchers.insert(ms, tx.clone());
-        tokio::spawn(batcher(
-            self.tx.subscribe(),
+        let b = Arc::new(Batcher {
+            every_ms,
+            pending: Mutex::default(),
             tx,
-            every,
-            self.batchers.clone(),
-        ));
+        });
+        list.push(b.clone());
+        tokio::spawn(run_batcher(b, every, self.batchers.clone()));
         rx
+    }
+
+    fn send(&self, frame: Frame) {
+        for b in self.batchers().iter() {
+            lock(&b.pending).push(frame.clone());
+        }
+        let _ = self.tx.send(frame);
     }
 
     /// Serializes and sends; a message with no listener is simply dropped.
     pub fn publish(&self, robot: Option<&RobotId>, msg: &LiveMessage<'_>) {
         if self.has_listeners() {
-            let _ = self.tx.send(Frame {
+            self.send(Frame {
                 robot: robot.cloned(),
                 text: encode_text(msg).into(),
                 is_state: matches!(msg, LiveMessage::StateUpdate { .. }),
@@ -207,7 +220,7 @@ impl Hub {
 
     /// Sends a robot's `state_update`, already serialized.
     pub fn send_state(&self, robot: &RobotId, text: String) {
-        let _ = self.tx.send(Frame {
+        self.send(Frame {
             robot: Some(robot.clone()),
             text: text.into(),
             is_state: true,
@@ -215,47 +228,27 @@ impl Hub {
     }
 }
 
-/// The shared batcher of one interval (see [`Hub::shared_batches`]).
-async fn batcher(
-    mut rx: broadcast::Receiver<Frame>,
-    tx: broadcast::Sender<SharedBatch>,
-    every: Duration,
-    batchers: Arc<Mutex<HashMap<u64, broadcast::Sender<SharedBatch>>>>,
-) {
-    let ms = every.as_millis() as u64;
-    let mut batch = Batch::default();
+/// Sends `b`'s batch at each tick until it has no client left.
+async fn run_batcher(b: Arc<Batcher>, every: Duration, batchers: Arc<RwLock<Vec<Arc<Batcher>>>>) {
     let mut flush = tokio::time::interval(every);
     flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tokio::select! {
-            frame = rx.recv() => match frame {
-                Ok(frame) => batch.push(frame),
-                Err(RecvError::Lagged(n)) => {
-                    tracing::debug!("shared batcher lagged; skipped {n} frames");
-                    let _ = tx.send(SharedBatch::Lagged);
-                }
-                Err(RecvError::Closed) => break,
-            },
-            _ = flush.tick() => {
-                // Under the map's lock, so a client joining now either finds this batcher
-                // alive or starts a new one.
-                {
-                    let mut map = batchers.lock().unwrap_or_else(|p| p.into_inner());
-                    if tx.receiver_count() == 0 {
-                        map.remove(&ms);
-                        return;
-                    }
-                }
-                if !batch.is_empty() {
-                    let _ = tx.send(SharedBatch::Text(batch.take().into()));
-                }
+        flush.tick().await;
+        {
+            // Under the list's lock, so a client joining now either finds this batcher
+            // alive or starts a new one.
+            let mut list = batchers.write().unwrap_or_else(|p| p.into_inner());
+            if b.tx.receiver_count() == 0 {
+                list.retain(|x| !Arc::ptr_eq(x, &b));
+                return;
             }
         }
+        // Swap the batch out so publishers wait only for the swap, not the serialization.
+        let mut batch = std::mem::take(&mut *lock(&b.pending));
+        if !batch.is_empty() {
+            let _ = b.tx.send(batch.take().into());
+        }
     }
-    batchers
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .remove(&ms);
 }
 
 #[cfg(test)]
@@ -290,6 +283,43 @@ mod tests {
         assert!(b.is_empty());
         b.push(frame(Some("a"), r#"{"s":"a3"}"#, true));
         assert_eq!(b.take(), r#"{"type":"batch","messages":[{"s":"a3"}]}"#);
+    }
+
+    #[tokio::test]
+    async fn shared_batches_keep_latest_states_and_stop_without_clients() {
+        let hub = Hub::new();
+        assert!(!hub.has_listeners());
+        let mut a = hub.shared_batches(Duration::from_millis(20));
+        let mut b = hub.shared_batches(Duration::from_millis(20));
+        assert!(hub.has_listeners());
+        let r = RobotId::new("r1").unwrap();
+        hub.send_state(&r, r#"{"s":1}"#.into());
+        hub.send_state(&r, r#"{"s":2}"#.into());
+        let want = r#"{"type":"batch","messages":[{"s":2}]}"#;
+        for rx in [&mut a, &mut b] {
+            let text = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(text.as_str(), want);
+        }
+        drop((a, b));
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while hub.has_listeners() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the batcher did not stop"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // A new client starts a new batcher.
+        let mut c = hub.shared_batches(Duration::from_millis(20));
+        hub.send_state(&r, r#"{"s":3}"#.into());
+        let text = tokio::time::timeout(Duration::from_secs(5), c.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(text.as_str(), r#"{"type":"batch","messages":[{"s":3}]}"#);
     }
 
     #[test]

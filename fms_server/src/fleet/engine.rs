@@ -215,11 +215,7 @@ impl TaskEngine {
     /// Whether `dispatch` could do anything: a task waits in the queue and the fleet is not
     /// e-stopped. Lets callers skip building the robot views (the whole fleet) for nothing.
     pub fn has_queued(&self) -> bool {
-        !self.fleet_estop
-            && self
-                .open
-                .values()
-                .any(|t| t.status == TaskStatus::Queued)
+        !self.fleet_estop && self.open.values().any(|t| t.status == TaskStatus::Queued)
     }
 
     /// The open task a robot is working on (assigned or active).

@@ -18,7 +18,7 @@ use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::sync::{broadcast, mpsc};
 
 use super::{ApiError, ApiQuery, AppState, ErrorCode};
-use crate::hub::{Batch, Frame, LiveMessage, SharedBatch};
+use crate::hub::{Batch, Frame, LiveMessage};
 
 const HEARTBEAT: Duration = Duration::from_secs(1);
 /// Accepted `batch_ms` values.
@@ -167,7 +167,7 @@ enum Feed {
         batch: Batch,
     },
     /// Batches shared by every unfiltered client of the same interval, serialized once.
-    Shared(broadcast::Receiver<SharedBatch>),
+    Shared(broadcast::Receiver<Utf8Bytes>),
 }
 
 enum Next {
@@ -195,8 +195,7 @@ impl Feed {
             Feed::Each(rx) | Feed::Own { rx, .. } => rx,
             Feed::Shared(rx) => {
                 return match rx.recv().await {
-                    Ok(SharedBatch::Text(text)) => Next::Batch(text),
-                    Ok(SharedBatch::Lagged) => Next::Lagged(0),
+                    Ok(text) => Next::Batch(text),
                     Err(RecvError::Lagged(n)) => Next::Lagged(n),
                     Err(RecvError::Closed) => Next::Closed,
                 }
@@ -308,7 +307,15 @@ async fn client(socket: WebSocket, st: AppState, batch_every: Option<Duration>) 
         }
     };
     if sent.is_ok() {
-        serve(&st, &mut sink, &mut feed, &mut filter, &mut incoming, batch_every).await;
+        serve(
+            &st,
+            &mut sink,
+            &mut feed,
+            &mut filter,
+            &mut incoming,
+            batch_every,
+        )
+        .await;
     }
     reader.abort();
 }
