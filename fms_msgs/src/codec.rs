@@ -21,6 +21,11 @@ pub fn encode<T: Serialize + ?Sized>(msg: &T) -> Vec<u8> {
     serde_json::to_vec(msg).expect("fms message types always serialize")
 }
 
+/// Serializes a message onto the end of `buf` (to build larger texts without copies).
+pub fn encode_into<T: Serialize + ?Sized>(buf: &mut Vec<u8>, msg: &T) {
+    serde_json::to_writer(buf, msg).expect("fms message types always serialize")
+}
+
 /// Serializes a message as text (WebSocket frames, logs).
 pub fn encode_text<T: Serialize + ?Sized>(msg: &T) -> String {
     serde_json::to_string(msg).expect("fms message types always serialize")

@@ -1,9 +1,11 @@
 //! Validated identifiers (`RobotId`, `TaskId`) that are safe to place inside a Zenoh key expression.
 
+use std::borrow::{Borrow, Cow};
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Longest id we accept, in bytes.
 pub const MAX_ID_LEN: usize = 64;
@@ -23,7 +25,7 @@ pub enum IdError {
 /// `/` adds a chunk, `*`/`**` are wildcards, `$*` is a sub-chunk wildcard, `?` and `#`
 /// start selector parameters and fragments, and whitespace/control characters are never
 /// what an operator meant.
-fn validate(s: &str) -> Result<(), IdError> {
+pub(crate) fn validate(s: &str) -> Result<(), IdError> {
     if s.is_empty() {
         return Err(IdError::Empty);
     }
@@ -39,19 +41,50 @@ fn validate(s: &str) -> Result<(), IdError> {
     Ok(())
 }
 
+/// Reads an id's text without an intermediate `String` when the input can lend it.
+struct IdVisitor;
+
+impl<'de> serde::de::Visitor<'de> for IdVisitor {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an id string")
+    }
+
+    fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(v))
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v.to_owned()))
+    }
+
+    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v))
+    }
+}
+
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-        #[serde(transparent)]
-        pub struct $name(String);
+        ///
+        /// Shared, immutable text: cloning is a reference-count increment, not an allocation
+        /// (ids are cloned on every state message and for every live client).
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(Arc<str>);
 
         impl $name {
             /// Validates and wraps `s`.
             pub fn new(s: impl Into<String>) -> Result<Self, IdError> {
                 let s = s.into();
                 validate(&s)?;
-                Ok(Self(s))
+                Ok(Self(Arc::from(s)))
+            }
+
+            /// Validates and copies a borrowed id (one allocation).
+            pub fn from_ref(s: &str) -> Result<Self, IdError> {
+                validate(s)?;
+                Ok(Self(Arc::from(s)))
             }
 
             pub fn as_str(&self) -> &str {
@@ -83,7 +116,7 @@ macro_rules! id_type {
         impl FromStr for $name {
             type Err = IdError;
             fn from_str(s: &str) -> Result<Self, Self::Err> {
-                Self::new(s)
+                Self::from_ref(s)
             }
         }
 
@@ -93,10 +126,24 @@ macro_rules! id_type {
             }
         }
 
+        // Looking an id up by `&str` in a map keyed by ids: the hash and equality are the
+        // text's, as `Borrow` requires.
+        impl Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.0)
+            }
+        }
+
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let s = String::deserialize(d)?;
-                Self::new(s).map_err(serde::de::Error::custom)
+                d.deserialize_str(IdVisitor)
+                    .and_then(|s| Self::from_ref(&s).map_err(serde::de::Error::custom))
             }
         }
     };
@@ -147,6 +194,22 @@ mod tests {
         ] {
             assert_eq!(RobotId::new(bad), Err(IdError::ForbiddenChar(c)), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn clones_share_and_lookups_borrow() {
+        let a = RobotId::new("tb3_1").unwrap();
+        let b = a.clone();
+        assert!(std::ptr::eq(a.as_str(), b.as_str()));
+        let map: std::collections::HashMap<RobotId, u32> = [(a, 7)].into();
+        assert_eq!(map.get("tb3_1"), Some(&7));
+        assert_eq!(RobotId::from_ref("a/b"), Err(IdError::ForbiddenChar('/')));
+        assert_eq!(serde_json::to_string(&b).unwrap(), "\"tb3_1\"");
+        // Escaped input arrives as an owned string: still accepted.
+        let esc: RobotId = serde_json::from_str("\"tb3\\u005f1\"").unwrap();
+        assert_eq!(esc, b);
+        let v: RobotId = serde_json::from_value(serde_json::json!("tb3_1")).unwrap();
+        assert_eq!(v, b);
     }
 
     #[test]

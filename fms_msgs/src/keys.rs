@@ -108,6 +108,17 @@ pub fn robot_commands(id: &RobotId) -> String {
 
 /// Splits `fms/robot/{id}/{topic}` into its robot id and topic.
 pub fn parse_robot_key(key: &str) -> Result<(RobotId, RobotTopic), KeyError> {
+    let (id, topic) = parse_robot_key_ref(key)?;
+    let id = RobotId::from_ref(id).map_err(|source| KeyError::BadRobotId {
+        key: key.to_owned(),
+        source,
+    })?;
+    Ok((id, topic))
+}
+
+/// [`parse_robot_key`] without allocating: the id is borrowed from `key` and checked
+/// (a valid [`RobotId`]) but not copied. For the ingest hot path.
+pub fn parse_robot_key_ref(key: &str) -> Result<(&str, RobotTopic), KeyError> {
     let rest = key
         .strip_prefix(ROBOT_PREFIX)
         .and_then(|r| r.strip_prefix('/'))
@@ -115,7 +126,7 @@ pub fn parse_robot_key(key: &str) -> Result<(RobotId, RobotTopic), KeyError> {
     let (id, suffix) = rest
         .split_once('/')
         .ok_or_else(|| KeyError::UnknownTopic(key.to_owned()))?;
-    let id = RobotId::new(id).map_err(|source| KeyError::BadRobotId {
+    crate::ids::validate(id).map_err(|source| KeyError::BadRobotId {
         key: key.to_owned(),
         source,
     })?;
@@ -138,6 +149,7 @@ mod tests {
             for topic in RobotTopic::ALL {
                 let key = robot_key(&id(robot), topic);
                 assert_eq!(parse_robot_key(&key), Ok((id(robot), topic)), "{key}");
+                assert_eq!(parse_robot_key_ref(&key), Ok((robot, topic)), "{key}");
             }
         }
     }

@@ -427,6 +427,9 @@ impl Coordinator {
     }
 
     async fn dispatch(&mut self, now: u64) {
+        if !self.engine.has_queued() {
+            return;
+        }
         let views = self.views();
         let fx = self.engine.dispatch(&views, now);
         self.apply_logged(fx, Vec::new()).await;

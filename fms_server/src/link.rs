@@ -6,14 +6,14 @@ use std::sync::Arc;
 use fms_msgs::codec::encode_text;
 use fms_msgs::keys::{self, RobotTopic};
 use fms_msgs::legacy::{LegacyBattery, LegacyPose, LegacyStatus};
-use fms_msgs::{decode, unix_ms, RobotEvent, RobotId, RobotState};
+use fms_msgs::{decode, encode, unix_ms, RobotEvent, RobotId, RobotState};
 use tokio::sync::mpsc;
 use zenoh::sample::{Sample, SampleKind};
 use zenoh::{Config, Session};
 
 use crate::coordinator::{CoordinatorHandle, Outgoing, Request, Shared};
 use crate::fleet::registry::{LegacyUpdate, PresenceChange};
-use crate::hub::LiveMessage;
+use crate::hub::{state_update_text, LiveMessage};
 use crate::metrics::MsgKind;
 
 /// How the server joins the Zenoh network.
@@ -185,11 +185,15 @@ fn update_and_publish(
     report(coord, change);
 }
 
+/// The hot path (every robot, every tick): the id is borrowed from the key, the state is
+/// serialized for live clients before the registry lock is taken, and the lock is held
+/// for the update only.
 fn on_state(shared: &Shared, coord: &CoordinatorHandle, sample: &Sample) {
-    let Some((id, _)) = robot_of(shared, sample) else {
-        return;
-    };
     let key = sample.key_expr().as_str();
+    let id = match keys::parse_robot_key_ref(key) {
+        Ok((id, _)) => id,
+        Err(e) => return reject(shared, key, e),
+    };
     let state: RobotState = match decode(&sample.payload().to_bytes()) {
         Ok(s) => s,
         Err(e) => return reject(shared, key, e),
@@ -199,23 +203,47 @@ fn on_state(shared: &Shared, coord: &CoordinatorHandle, sample: &Sample) {
     }
     shared.metrics.message(MsgKind::State);
     let now = unix_ms();
+    let body = shared.hub.has_listeners().then(|| encode(&state));
     // A teleop lease changing hands is audited (the agent holds it; its state names it).
     let lease = state.teleop_operator.clone();
-    let mut lease_changed = false;
-    update_and_publish(shared, coord, &id, |reg| {
+    let lease_changed;
+    let (change, live) = {
+        let mut reg = shared.registry_mut();
         let before = reg
-            .get(&id)
+            .get_str(id)
             .and_then(|e| e.state.as_ref())
             .and_then(|s| s.teleop_operator.as_ref());
         lease_changed = before != lease.as_ref();
-        reg.on_state(&id, state, now)
-    });
-    if lease_changed {
-        coord.send(Request::TeleopLease {
-            robot: id,
-            operator: lease,
-        });
+        let Some(applied) = reg.on_state_named(id, state, now) else {
+            return;
+        };
+        let e = applied.entry;
+        let live = match (&body, applied.taken) {
+            (Some(body), true) => Some(state_update_text(&e.id, e.presence, body)),
+            // An older state than the one held: show the one held.
+            (Some(_), false) => e.state.as_ref().map(|state| {
+                encode_text(&LiveMessage::StateUpdate {
+                    robot_id: &e.id,
+                    presence: e.presence,
+                    state,
+                })
+            }),
+            (None, _) => None,
+        };
+        (applied.change, live.map(|text| (e.id.clone(), text)))
+    };
+    if let Some((id, text)) = live {
+        shared.hub.send_state(&id, text);
     }
+    if lease_changed {
+        if let Ok(robot) = fms_msgs::RobotId::new(id) {
+            coord.send(Request::TeleopLease {
+                robot,
+                operator: lease,
+            });
+        }
+    }
+    report(coord, change);
 }
 
 fn on_event(shared: &Shared, coord: &CoordinatorHandle, sample: &Sample) {

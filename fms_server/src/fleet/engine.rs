@@ -212,6 +212,12 @@ impl TaskEngine {
         self.open.get(id)
     }
 
+    /// Whether `dispatch` could do anything: a task waits in the queue and the fleet is not
+    /// e-stopped. Lets callers skip building the robot views (the whole fleet) for nothing.
+    pub fn has_queued(&self) -> bool {
+        !self.fleet_estop && self.open.values().any(|t| t.status == TaskStatus::Queued)
+    }
+
     /// The open task a robot is working on (assigned or active).
     pub fn task_of(&self, robot: &RobotId) -> Option<&Task> {
         self.open.values().find(|t| {

@@ -96,6 +96,15 @@ pub struct PresenceChange {
     pub to: Presence,
 }
 
+/// What [`Registry::on_state_named`] did.
+#[derive(Debug)]
+pub struct StateApplied<'a> {
+    pub change: Option<PresenceChange>,
+    /// The state was newer than the one held and replaced it.
+    pub taken: bool,
+    pub entry: &'a RobotEntry,
+}
+
 /// One message of the legacy split form.
 #[derive(Debug, Clone, PartialEq)]
 pub enum LegacyUpdate {
@@ -128,6 +137,11 @@ impl Registry {
         self.robots.get(id)
     }
 
+    /// The robot named `id`, looked up without building a `RobotId`.
+    pub fn get_str(&self, id: &str) -> Option<&RobotEntry> {
+        self.robots.get(id)
+    }
+
     pub fn robots(&self) -> impl Iterator<Item = &RobotEntry> {
         self.robots.values()
     }
@@ -141,35 +155,34 @@ impl Registry {
     }
 
     /// Applies `f` to the robot's entry (creating it), then recomputes its presence.
-    fn touch(
+    /// Looks the robot up by its text, so a known robot costs no allocation.
+    fn touch<T>(
         &mut self,
-        id: &RobotId,
+        id: &str,
         now: u64,
-        f: impl FnOnce(&mut RobotEntry),
-    ) -> Option<PresenceChange> {
+        f: impl FnOnce(&mut RobotEntry) -> T,
+    ) -> Option<(Option<PresenceChange>, T, &RobotEntry)> {
         let params = self.params;
-        let (entry, is_new) = match self.robots.get_mut(id) {
-            Some(e) => (e, false),
-            None => (
-                self.robots
-                    .entry(id.clone())
-                    .or_insert_with(|| RobotEntry::new(id.clone(), now)),
-                true,
-            ),
-        };
-        f(entry);
+        let is_new = !self.robots.contains_key(id);
+        if is_new {
+            let id = RobotId::from_ref(id).ok()?;
+            self.robots.insert(id.clone(), RobotEntry::new(id, now));
+        }
+        let entry = self.robots.get_mut(id)?;
+        let out = f(entry);
         let to = entry.compute(now, &params);
-        if is_new || to != entry.presence {
+        let change = if is_new || to != entry.presence {
             let from = (!is_new).then_some(entry.presence);
             entry.presence = to;
             Some(PresenceChange {
-                robot_id: id.clone(),
+                robot_id: entry.id.clone(),
                 from,
                 to,
             })
         } else {
             None
-        }
+        };
+        Some((change, out, entry))
     }
 
     /// A `RobotState` arrived. States older than the one held (by stamp) are ignored.
@@ -179,7 +192,20 @@ impl Registry {
         state: RobotState,
         now: u64,
     ) -> Option<PresenceChange> {
-        self.touch(id, now, |e| {
+        self.on_state_named(id.as_str(), state, now)
+            .and_then(|a| a.change)
+    }
+
+    /// [`Registry::on_state`] for a robot named by text (a valid [`RobotId`]; an invalid one
+    /// is ignored and gives None). Also says whether the state was taken and what the entry
+    /// now is, so the caller can publish it without a second lookup.
+    pub fn on_state_named(
+        &mut self,
+        id: &str,
+        state: RobotState,
+        now: u64,
+    ) -> Option<StateApplied<'_>> {
+        let (change, taken, entry) = self.touch(id, now, |e| {
             e.last_seen_ms = now;
             e.legacy = false;
             let newer = e
@@ -189,6 +215,12 @@ impl Registry {
             if newer {
                 e.state = Some(state);
             }
+            newer
+        })?;
+        Some(StateApplied {
+            change,
+            taken,
+            entry,
         })
     }
 
@@ -199,7 +231,7 @@ impl Registry {
         update: LegacyUpdate,
         now: u64,
     ) -> Option<PresenceChange> {
-        self.touch(id, now, |e| {
+        self.touch(id.as_str(), now, |e| {
             e.last_seen_ms = now;
             e.legacy = true;
             let state = e.state.get_or_insert_with(|| RobotState {
@@ -233,6 +265,7 @@ impl Registry {
                 LegacyUpdate::Heartbeat => {}
             }
         })
+        .and_then(|(change, (), _)| change)
     }
 
     /// The robot's liveliness token appeared (`alive`) or went away.
@@ -240,7 +273,7 @@ impl Registry {
         if !alive && !self.robots.contains_key(id) {
             return None;
         }
-        self.touch(id, now, |e| {
+        self.touch(id.as_str(), now, |e| {
             if alive {
                 e.token = TokenState::Alive;
                 e.last_seen_ms = now;
@@ -248,6 +281,7 @@ impl Registry {
                 e.token = TokenState::Lost;
             }
         })
+        .and_then(|(change, (), _)| change)
     }
 
     /// Re-evaluates staleness; returns every robot whose presence changed.

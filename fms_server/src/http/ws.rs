@@ -3,7 +3,7 @@
 //! `/ws?batch_ms=100` sends `{"type":"batch","messages":[…]}` at most every 100 ms instead,
 //! keeping only each robot's latest state: what a dashboard of a large fleet wants.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::time::Duration;
 
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
@@ -11,12 +11,14 @@ use axum::extract::State;
 use axum::response::Response;
 use fms_msgs::codec::encode_text;
 use fms_msgs::{decode, unix_ms, RobotId};
+use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+use tokio::sync::{broadcast, mpsc};
 
 use super::{ApiError, ApiQuery, AppState, ErrorCode};
-use crate::hub::{Frame, LiveMessage};
+use crate::hub::{Batch, Frame, LiveMessage};
 
 const HEARTBEAT: Duration = Duration::from_secs(1);
 /// Accepted `batch_ms` values.
@@ -30,49 +32,6 @@ pub struct WsParams {
     /// Credentials for browsers, which cannot set headers on a WebSocket (read by the guard).
     #[allow(dead_code)]
     access_token: Option<String>,
-}
-
-/// Frames waiting for the next batch: each robot's state is kept once, at the place its
-/// first state took; everything else is kept in order.
-#[derive(Debug, Default)]
-struct Batch {
-    items: Vec<Utf8Bytes>,
-    state_at: HashMap<RobotId, usize>,
-}
-
-impl Batch {
-    fn push(&mut self, frame: Frame) {
-        match (frame.is_state, frame.robot) {
-            (true, Some(robot)) => match self.state_at.get(&robot) {
-                Some(&i) => self.items[i] = frame.text,
-                None => {
-                    self.state_at.insert(robot, self.items.len());
-                    self.items.push(frame.text);
-                }
-            },
-            _ => self.items.push(frame.text),
-        }
-    }
-
-    fn is_empty(&self) -> bool {
-        self.items.is_empty()
-    }
-
-    /// The batch message, emptying the batch.
-    fn take(&mut self) -> String {
-        let len: usize = self.items.iter().map(|t| t.len() + 1).sum();
-        let mut out = String::with_capacity(len + 40);
-        out.push_str(r#"{"type":"batch","messages":["#);
-        for (i, item) in self.items.drain(..).enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            out.push_str(item.as_str());
-        }
-        out.push_str("]}");
-        self.state_at.clear();
-        out
-    }
 }
 
 /// What a client may send.
@@ -97,6 +56,11 @@ enum Filter {
 }
 
 impl Filter {
+    /// Every robot, none excepted.
+    fn is_all(&self) -> bool {
+        matches!(self, Filter::All { except } if except.is_empty())
+    }
+
     fn wants(&self, robot: Option<&RobotId>) -> bool {
         match (self, robot) {
             (_, None) => true,
@@ -171,10 +135,11 @@ pub async fn upgrade(
         .on_upgrade(move |socket| client(socket, st, batch)))
 }
 
-/// Every robot's current state, as `state_update` frames.
-fn snapshot(st: &AppState) -> Vec<Frame> {
+/// Every wanted robot's current state, as `state_update` frames.
+fn snapshot(st: &AppState, filter: &Filter) -> Vec<Frame> {
     let reg = st.shared.registry();
     reg.robots()
+        .filter(|e| filter.wants(Some(&e.id)))
         .filter_map(|e| {
             e.state.as_ref().map(|state| Frame {
                 robot: Some(e.id.clone()),
@@ -190,72 +155,266 @@ fn snapshot(st: &AppState) -> Vec<Frame> {
         .collect()
 }
 
-async fn client(socket: WebSocket, st: AppState, batch_every: Option<Duration>) {
-    // Subscribe before the snapshot so nothing between the two is missed.
-    let mut rx = st.shared.hub.subscribe();
-    let (mut sink, mut stream) = socket.split();
-    let mut batch = Batch::default();
-    for frame in snapshot(&st) {
-        if batch_every.is_some() {
-            batch.push(frame);
-        } else if sink.send(Message::Text(frame.text)).await.is_err() {
-            return;
+/// Most frames written before one flush in per-message mode.
+const MAX_COALESCE: usize = 256;
+
+type Sink = SplitSink<WebSocket, Message>;
+
+/// Where a client's live messages come from.
+enum Feed {
+    /// One frame per message (`/ws`), filtered here.
+    Each(broadcast::Receiver<Frame>),
+    /// Batches built for this client alone (a `batch_ms` client with a filter).
+    Own {
+        rx: broadcast::Receiver<Frame>,
+        batch: Batch,
+    },
+    /// Batches shared by every unfiltered client of the same interval, serialized once.
+    Shared(broadcast::Receiver<Utf8Bytes>),
+}
+
+enum Next {
+    Frame(Frame),
+    Batch(Utf8Bytes),
+    Lagged(u64),
+    Closed,
+}
+
+impl Feed {
+    /// A batching client shares the batcher while it wants every robot.
+    fn batching(st: &AppState, every: Duration, filter: &Filter) -> Feed {
+        if filter.is_all() {
+            Feed::Shared(st.shared.hub.shared_batches(every))
+        } else {
+            Feed::Own {
+                rx: st.shared.hub.subscribe(),
+                batch: Batch::default(),
+            }
         }
     }
+
+    async fn next(&mut self) -> Next {
+        let rx = match self {
+            Feed::Each(rx) | Feed::Own { rx, .. } => rx,
+            Feed::Shared(rx) => {
+                return match rx.recv().await {
+                    Ok(text) => Next::Batch(text),
+                    Err(RecvError::Lagged(n)) => Next::Lagged(n),
+                    Err(RecvError::Closed) => Next::Closed,
+                }
+            }
+        };
+        match rx.recv().await {
+            Ok(frame) => Next::Frame(frame),
+            Err(RecvError::Lagged(n)) => Next::Lagged(n),
+            Err(RecvError::Closed) => Next::Closed,
+        }
+    }
+}
+
+/// Sends `first` and the frames already queued behind it (up to [`MAX_COALESCE`]) with one
+/// flush: a burst costs one write, not one per message. Nothing waits for more frames.
+async fn send_queued(
+    sink: &mut Sink,
+    rx: &mut broadcast::Receiver<Frame>,
+    first: Frame,
+    filter: &Filter,
+) -> Result<(), axum::Error> {
+    let mut pending = 0;
+    let mut next = Some(first);
+    while let Some(frame) = next.take() {
+        if filter.wants(frame.robot.as_ref()) {
+            sink.feed(Message::Text(frame.text)).await?;
+            pending += 1;
+        }
+        if pending >= MAX_COALESCE {
+            break;
+        }
+        next = loop {
+            match rx.try_recv() {
+                Ok(f) => break Some(f),
+                Err(TryRecvError::Lagged(n)) => {
+                    tracing::debug!("websocket client lagged; skipped {n} frames");
+                }
+                Err(TryRecvError::Empty | TryRecvError::Closed) => break None,
+            }
+        };
+    }
+    if pending > 0 {
+        sink.flush().await?;
+    }
+    Ok(())
+}
+
+/// Sends frames as one batch message (nothing if there are none).
+async fn send_batch(sink: &mut Sink, frames: Vec<Frame>) -> Result<(), axum::Error> {
+    let mut batch = Batch::default();
+    frames.into_iter().for_each(|f| batch.push(f));
+    if batch.is_empty() {
+        return Ok(());
+    }
+    sink.send(Message::Text(batch.take().into())).await
+}
+
+/// What the client sent.
+enum Incoming {
+    Message(ClientMessage),
+    Invalid(String),
+}
+
+/// Reads the client's messages in a task of their own, so that sending live messages never
+/// polls the socket's read side (which costs a buffer reset per poll).
+async fn read_client(mut stream: SplitStream<WebSocket>, tx: mpsc::Sender<Incoming>) {
+    while let Some(Ok(msg)) = stream.next().await {
+        let incoming = match msg {
+            Message::Text(text) => match decode::<ClientMessage>(text.as_bytes()) {
+                Ok(m) => Incoming::Message(m),
+                Err(e) => Incoming::Invalid(e.to_string()),
+            },
+            Message::Close(_) => break,
+            _ => continue,
+        };
+        if tx.send(incoming).await.is_err() {
+            break;
+        }
+    }
+}
+
+async fn client(socket: WebSocket, st: AppState, batch_every: Option<Duration>) {
+    let _counted = st.shared.hub.client();
     let mut filter = Filter::All {
         except: HashSet::new(),
     };
+    // Subscribe before the snapshot so nothing between the two is missed.
+    let mut feed = match batch_every {
+        Some(every) => Feed::batching(&st, every, &filter),
+        None => Feed::Each(st.shared.hub.subscribe()),
+    };
+    let (mut sink, stream) = socket.split();
+    let (in_tx, mut incoming) = mpsc::channel(16);
+    let reader = tokio::spawn(read_client(stream, in_tx));
+    let snap = snapshot(&st, &filter);
+    let sent = if batch_every.is_some() {
+        send_batch(&mut sink, snap).await
+    } else {
+        let mut ok = Ok(());
+        for frame in snap {
+            ok = sink.feed(Message::Text(frame.text)).await;
+            if ok.is_err() {
+                break;
+            }
+        }
+        match ok {
+            Ok(()) => sink.flush().await,
+            e => e,
+        }
+    };
+    if sent.is_ok() {
+        serve(
+            &st,
+            &mut sink,
+            &mut feed,
+            &mut filter,
+            &mut incoming,
+            batch_every,
+        )
+        .await;
+    }
+    reader.abort();
+}
+
+/// The client's loop: live messages out, subscriptions in, heartbeats.
+async fn serve(
+    st: &AppState,
+    sink: &mut Sink,
+    feed: &mut Feed,
+    filter: &mut Filter,
+    incoming: &mut mpsc::Receiver<Incoming>,
+    batch_every: Option<Duration>,
+) {
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
-    // In batch mode, a batch leaves at each tick (the first at once, with the snapshot).
+    // A client batching on its own flushes at each tick.
     let mut flush = tokio::time::interval(batch_every.unwrap_or(Duration::from_secs(3600)));
     flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            frame = rx.recv() => match frame {
-                Ok(frame) => {
-                    if !filter.wants(frame.robot.as_ref()) {
-                        continue;
-                    }
-                    if batch_every.is_some() {
-                        batch.push(frame);
-                    } else if sink.send(Message::Text(frame.text)).await.is_err() {
-                        break;
-                    }
-                }
-                Err(RecvError::Lagged(n)) => {
-                    tracing::debug!("websocket client lagged; skipped {n} frames");
-                    if batch_every.is_some() {
-                        // States may have been among them: resend every robot's latest.
-                        snapshot(&st).into_iter().filter(|f| filter.wants(f.robot.as_ref())).for_each(|f| batch.push(f));
-                    }
-                }
-                Err(RecvError::Closed) => break,
-            },
-            _ = flush.tick(), if batch_every.is_some() => {
-                if !batch.is_empty() && sink.send(Message::Text(batch.take().into())).await.is_err() {
-                    break;
-                }
-            }
-            incoming = stream.next() => match incoming {
-                Some(Ok(Message::Text(text))) => match decode::<ClientMessage>(text.as_bytes()) {
-                    Ok(msg) => on_client_message(&mut filter, msg),
-                    Err(e) => {
-                        let reply = encode_text(&ErrorFrame {
-                            r#type: "error",
-                            error: ErrorBody { code: ErrorCode::ValidationError, message: &e.to_string() },
-                        });
-                        if sink.send(Message::Text(reply.into())).await.is_err() {
-                            break;
+            next = feed.next() => match next {
+                Next::Frame(frame) => match feed {
+                    Feed::Each(rx) => {
+                        if send_queued(sink, rx, frame, filter).await.is_err() {
+                            return;
                         }
                     }
+                    Feed::Own { batch, .. } => {
+                        if filter.wants(frame.robot.as_ref()) {
+                            batch.push(frame);
+                        }
+                    }
+                    Feed::Shared(_) => {}
                 },
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
-                Some(Ok(_)) => {}
+                Next::Batch(text) => {
+                    if sink.send(Message::Text(text)).await.is_err() {
+                        return;
+                    }
+                }
+                Next::Lagged(n) => {
+                    tracing::debug!("websocket client lagged; skipped {n} frames");
+                    // Batching: states may have been among them: resend every robot's latest.
+                    match feed {
+                        Feed::Each(_) => {}
+                        Feed::Own { batch, .. } => {
+                            snapshot(st, filter).into_iter().for_each(|f| batch.push(f));
+                        }
+                        Feed::Shared(_) => {
+                            if send_batch(sink, snapshot(st, filter)).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+                Next::Closed => return,
+            },
+            _ = flush.tick(), if matches!(feed, Feed::Own { .. }) => {
+                if let Feed::Own { batch, .. } = feed {
+                    if !batch.is_empty() && sink.send(Message::Text(batch.take().into())).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            msg = incoming.recv() => match msg {
+                Some(Incoming::Message(msg)) => {
+                    on_client_message(filter, msg);
+                    let Some(every) = batch_every else { continue };
+                    if matches!(feed, Feed::Shared(_)) != filter.is_all() {
+                        // Switch between the shared batches and our own; resync from a
+                        // snapshot so nothing falls in between.
+                        *feed = Feed::batching(st, every, filter);
+                        let snap = snapshot(st, filter);
+                        match feed {
+                            Feed::Own { batch, .. } => snap.into_iter().for_each(|f| batch.push(f)),
+                            _ => {
+                                if send_batch(sink, snap).await.is_err() {
+                                    return;
+                                }
+                            }
+                        }
+                    }
+                }
+                Some(Incoming::Invalid(e)) => {
+                    let reply = encode_text(&ErrorFrame {
+                        r#type: "error",
+                        error: ErrorBody { code: ErrorCode::ValidationError, message: &e },
+                    });
+                    if sink.send(Message::Text(reply.into())).await.is_err() {
+                        return;
+                    }
+                }
+                None => return,
             },
             _ = heartbeat.tick() => {
                 let text = encode_text(&LiveMessage::Heartbeat { stamp_ms: unix_ms() });
                 if sink.send(Message::Text(text.into())).await.is_err() {
-                    break;
+                    return;
                 }
             }
         }
@@ -307,35 +466,6 @@ mod tests {
             },
         );
         assert!(f.wants(Some(&a)) && !f.wants(Some(&b)));
-    }
-
-    fn frame(robot: Option<&str>, text: &str, is_state: bool) -> Frame {
-        Frame {
-            robot: robot.map(|r| RobotId::new(r).unwrap()),
-            text: text.to_owned().into(),
-            is_state,
-        }
-    }
-
-    #[test]
-    fn batches_keep_the_latest_state_per_robot_and_every_other_message() {
-        let mut b = Batch::default();
-        assert!(b.is_empty());
-        b.push(frame(Some("a"), r#"{"s":"a1"}"#, true));
-        b.push(frame(Some("b"), r#"{"s":"b1"}"#, true));
-        b.push(frame(Some("a"), r#"{"t":"task"}"#, false));
-        b.push(frame(Some("a"), r#"{"s":"a2"}"#, true));
-        b.push(frame(None, r#"{"e":1}"#, false));
-        let text = b.take();
-        assert_eq!(
-            text,
-            r#"{"type":"batch","messages":[{"s":"a2"},{"s":"b1"},{"t":"task"},{"e":1}]}"#
-        );
-        let parsed: fms_msgs::codec::JsonValue = decode(text.as_bytes()).unwrap();
-        assert_eq!(parsed["messages"].as_array().unwrap().len(), 4);
-        assert!(b.is_empty());
-        b.push(frame(Some("a"), r#"{"s":"a3"}"#, true));
-        assert_eq!(b.take(), r#"{"type":"batch","messages":[{"s":"a3"}]}"#);
     }
 
     #[test]

@@ -712,3 +712,14 @@ fn restore_resends_assigned_and_keeps_estop() {
     let fx = e.tick(&[], 11_000);
     assert_eq!(persisted(&fx)[0].status, TaskStatus::Queued);
 }
+
+#[test]
+fn has_queued_says_when_dispatch_has_work() {
+    let mut e = engine();
+    assert!(!e.has_queued());
+    e.create(tid("t"), new_task(None, 1.0, Priority::Normal), &[], 0)
+        .unwrap();
+    assert!(e.has_queued());
+    e.set_fleet_estop(true, &[], 1);
+    assert!(!e.has_queued(), "an e-stopped fleet dispatches nothing");
+}
