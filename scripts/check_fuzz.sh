@@ -94,8 +94,11 @@ for t in $TARGETS; do
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
     echo "$t: $status, ${runs:-?} runs in $(($(date +%s) - start)) s; ${done_line:-no DONE line}"
     if [ "$status" != ok ]; then
+        echo "---- $t: what failed (full log: tail below)"
+        grep -m1 -A2 "panicked at" "$log" || true
+        grep -E "^(==[0-9]+==ERROR|SUMMARY:|ERROR: libFuzzer)|Test unit written|^Running: " "$log" || true
         echo "---- tail of the $t log"
-        tail -60 "$log"
+        tail -25 "$log"
         echo "----"
     fi
 done

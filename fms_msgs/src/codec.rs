@@ -62,3 +62,18 @@ mod tests {
         assert!(from_value::<Pose>(JsonValue::from("nope")).is_err());
     }
 }
+
+#[cfg(test)]
+mod float_tests {
+    use super::*;
+
+    /// Found by the `command_msgs` fuzz target: a long decimal must parse to the nearest
+    /// f64, so that decode → encode → decode is exact.
+    #[test]
+    fn numbers_round_trip_exactly() {
+        let cmd: crate::TeleopCommand =
+            decode(br#"{"linear":0.218446773709551615,"angular":5}"#).unwrap();
+        let again: crate::TeleopCommand = decode(&encode(&cmd)).unwrap();
+        assert_eq!(cmd.linear.to_bits(), again.linear.to_bits());
+    }
+}

@@ -848,7 +848,9 @@ impl RosBridge {
 
     /// The robot's state; a finished navigation's outcome is reported once.
     pub fn snapshot(&mut self) -> Snapshot {
-        if let Some(p) = self.pose.pose() {
+        // Finite inputs can still compose to a non-finite pose (found by fuzzing): keep the
+        // last good one rather than report a pose the fleet would reject.
+        if let Some(p) = self.pose.pose().filter(Pose::is_finite) {
             self.last_pose = p;
         }
         Snapshot {

@@ -272,3 +272,22 @@ proptest! {
         prop_assert_eq!(decode::<SendGoalRequest>(&encode(&req).unwrap()).unwrap(), req);
     }
 }
+
+/// Found by the `ros_cdr` fuzz target: odometry and an AMCL pose with extreme values must
+/// not panic anywhere in the bridge.
+#[test]
+fn extreme_poses_do_not_panic_the_bridge() {
+    let data = include_bytes!("odom_amcl_overflow.cdr");
+    let mut bridge = crate::robot::ros_msgs::RosBridge::new(Default::default());
+    if let Ok(odom) = decode::<Odometry>(data) {
+        bridge.on_odom(&odom);
+    }
+    if let Ok(amcl) = decode::<PoseWithCovarianceStamped>(data) {
+        bridge.on_amcl_pose(&amcl);
+    }
+    if let Ok(odom) = decode::<Odometry>(data) {
+        bridge.on_odom(&odom);
+    }
+    let snap = bridge.snapshot();
+    assert!(snap.pose.x.is_finite() && snap.pose.y.is_finite() && snap.pose.yaw.is_finite());
+}
