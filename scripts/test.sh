@@ -4,7 +4,8 @@
 # runs the Rust tests (unit, protocol-doc, store conformance on SQLite and PostgreSQL,
 # end-to-end), then the dashboard's browser tests, schemathesis against the OpenAPI
 # document, the Zenoh TLS/ACL test, the ROS 2 checks (r2r type-check, colcon, ros2dds end to
-# end against Cyclone DDS peers). Each installs what it needs (apt, pip, npm) when missing.
+# end against Cyclone DDS peers), and a short cargo-fuzz run of the payload decoders. Each
+# installs what it needs (apt, pip, npm, cargo-fuzz) when missing.
 # FMS_QUICK=1 stops after the Rust tests.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -32,7 +33,7 @@ echo "== tests"
 cargo test --workspace --locked
 
 if [ "${FMS_QUICK:-0}" = 1 ]; then
-    echo "== FMS_QUICK=1: skipping the ROS, browser, API, Zenoh ACL and fuzz checks"
+    echo "== FMS_QUICK=1: skipping the browser, API, Zenoh ACL, ROS and fuzz checks"
     exit 0
 fi
 
@@ -54,3 +55,6 @@ scripts/check_colcon.sh
 
 echo "== ros2dds backend: fake ROS 2 robot on Cyclone DDS, end to end in a network namespace"
 scripts/check_ros2dds.sh
+
+echo "== fuzzing the Zenoh payload decoders (cargo fuzz, 20 s per target)"
+scripts/check_fuzz.sh
