@@ -10,6 +10,7 @@ use clap::Parser;
 use serde::Deserialize;
 
 use crate::fleet::engine::{EngineParams, Location};
+use crate::fleet::lease::LeaseParams;
 use crate::fleet::registry::PresenceParams;
 use crate::link::ZenohMode;
 use fms_msgs::Pose;
@@ -86,6 +87,13 @@ pub struct Cli {
     /// Also write logs to this file, rotated by size.
     #[arg(long, env = "FMS_LOG_FILE")]
     pub log_file: Option<PathBuf>,
+    /// Run as one of several replicas on a shared PostgreSQL database: the replica holding
+    /// the dispatch lease dispatches, every replica serves the API (docs/scaling.md).
+    #[arg(long, env = "FMS_REPLICAS", value_parser = clap::builder::BoolishValueParser::new())]
+    pub replicas: Option<bool>,
+    /// This replica's name in the lease and logs (default: host name plus a random suffix).
+    #[arg(long, env = "FMS_REPLICA_ID")]
+    pub replica_id: Option<String>,
 }
 
 /// Subcommands besides running the server.
@@ -157,6 +165,37 @@ pub struct FileConfig {
     pub bounds: Option<Bounds>,
     pub presence: Option<FilePresence>,
     pub dispatch: Option<FileDispatch>,
+    pub replicas: Option<FileReplicas>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileReplicas {
+    pub enabled: Option<bool>,
+    pub id: Option<String>,
+    pub lease_ttl_ms: Option<u64>,
+    pub lease_renew_ms: Option<u64>,
+}
+
+/// Settings of a replica among several (`[replicas]`).
+#[derive(Debug, Clone)]
+pub struct ReplicaSettings {
+    /// This replica's name in the lease.
+    pub id: String,
+    pub lease: LeaseParams,
+}
+
+/// A replica name: the host name (a pod's name on Kubernetes) and a random suffix, so two
+/// processes on one host never share one.
+fn default_replica_id() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "fms".into());
+    let suffix = uuid::Uuid::new_v4().simple().to_string();
+    format!("{host}-{}", &suffix[..8])
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -274,6 +313,8 @@ pub struct ServerConfig {
     pub bounds: Option<Bounds>,
     pub presence: PresenceParams,
     pub engine: EngineParams,
+    /// Several replicas on one PostgreSQL database; `None`: this server is the only one.
+    pub replicas: Option<ReplicaSettings>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -457,6 +498,32 @@ impl ServerConfig {
                 reason: "need finite min_x < max_x and min_y < max_y".into(),
             });
         }
+        let fr = file.replicas.unwrap_or_default();
+        let replicas = if cli.replicas.or(fr.enabled).unwrap_or(false) {
+            let d = LeaseParams::default();
+            let lease = LeaseParams {
+                ttl_ms: fr.lease_ttl_ms.unwrap_or(d.ttl_ms),
+                renew_ms: fr.lease_renew_ms.unwrap_or(d.renew_ms),
+            };
+            lease.validate().map_err(|reason| ConfigError::Invalid {
+                name: "replicas",
+                reason,
+            })?;
+            let id = cli
+                .replica_id
+                .or(fr.id)
+                .filter(|s| !s.trim().is_empty())
+                .unwrap_or_else(default_replica_id);
+            if id.len() > 128 {
+                return Err(ConfigError::Invalid {
+                    name: "replica_id",
+                    reason: "at most 128 bytes".into(),
+                });
+            }
+            Some(ReplicaSettings { id, lease })
+        } else {
+            None
+        };
         let locations = match cli.locations.or(file.locations) {
             Some(path) => load_locations(&path)?,
             None => {
@@ -468,7 +535,7 @@ impl ServerConfig {
                 }
             }
         };
-        Ok(Self {
+        let config = Self {
             http_addr: SocketAddr::new(bind, port),
             zenoh,
             zenoh_config: cli.zenoh_config.or(file.zenoh_config),
@@ -503,7 +570,20 @@ impl ServerConfig {
             bounds,
             presence,
             engine,
-        })
+            replicas,
+        };
+        let on_postgres = config
+            .database_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("postgres://") || u.starts_with("postgresql://"));
+        if config.replicas.is_some() && !on_postgres {
+            return Err(ConfigError::Invalid {
+                name: "replicas",
+                reason: "replicas share one PostgreSQL database: set DATABASE_URL=postgres://…"
+                    .into(),
+            });
+        }
+        Ok(config)
     }
 }
 
@@ -665,6 +745,67 @@ mod tests {
                 listen: vec!["tcp/0.0.0.0:7447".into()]
             }
         );
+    }
+
+    #[test]
+    fn replicas_need_postgres_and_sane_lease_timing() {
+        let pg = || Some("postgres://127.0.0.1/test".to_string());
+        let on = |database_url| Cli {
+            replicas: Some(true),
+            database_url,
+            ..Cli::default()
+        };
+        assert!(ServerConfig::resolve(Cli::default())
+            .unwrap()
+            .replicas
+            .is_none());
+        let err = ServerConfig::resolve(on(None)).unwrap_err();
+        assert!(err.to_string().contains("PostgreSQL"), "{err}");
+        let c = ServerConfig::resolve(Cli {
+            replica_id: Some("replica-a".into()),
+            ..on(pg())
+        })
+        .unwrap();
+        let r = c.replicas.unwrap();
+        assert_eq!(r.id, "replica-a");
+        assert_eq!(r.lease, LeaseParams::default());
+        // A generated id differs per process start.
+        let a = ServerConfig::resolve(on(pg()))
+            .unwrap()
+            .replicas
+            .unwrap()
+            .id;
+        let b = ServerConfig::resolve(on(pg()))
+            .unwrap()
+            .replicas
+            .unwrap()
+            .id;
+        assert_ne!(a, b);
+
+        let dir = std::env::temp_dir().join(format!("fms_server_rep_{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("server.toml");
+        std::fs::write(
+            &path,
+            "[replicas]\nenabled = true\nlease_ttl_ms = 1000\nlease_renew_ms = 900\n",
+        )
+        .unwrap();
+        let err = ServerConfig::resolve(Cli {
+            config: Some(path.clone()),
+            database_url: pg(),
+            ..Cli::default()
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("lease_renew_ms"), "{err}");
+        std::fs::write(&path, "[replicas]\nenabled = true\nleader = true\n").unwrap();
+        let err = ServerConfig::resolve(Cli {
+            config: Some(path),
+            database_url: pg(),
+            ..Cli::default()
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("leader"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod coordinator;
 pub mod fleet;
 pub mod http;
 pub mod hub;
+pub mod leader;
 pub mod link;
 pub mod logging;
 pub mod map;
@@ -58,6 +59,8 @@ pub struct Server {
     state: AppState,
     _ingest: link::Ingest,
     ticker: tokio::task::JoinHandle<()>,
+    /// This replica's lease loop (replicas only).
+    lease: Option<(Arc<leader::Leadership>, tokio::task::JoinHandle<()>)>,
 }
 
 impl Server {
@@ -75,8 +78,17 @@ impl Server {
             None => None,
         };
         let store = store::open_store(config.database_url.as_deref(), &config.data_dir).await?;
-        // Recover: every open task, the event cursors and the fleet e-stop.
-        let open = store.open_tasks().await?;
+        let leadership = config.replicas.as_ref().map(|r| {
+            tracing::info!(replica = %r.id, lease_ttl_ms = r.lease.ttl_ms, lease_renew_ms = r.lease.renew_ms, "running as a replica: dispatching only while holding the lease");
+            Arc::new(leader::Leadership::new(r.id.clone(), r.lease))
+        });
+        // Recover: every open task, the event cursors and the fleet e-stop. (A replica
+        // loads them when it is elected instead.)
+        let open = if leadership.is_some() {
+            Vec::new()
+        } else {
+            store.open_tasks().await?
+        };
         let cursors = store.cursors().await?;
         let fleet_estop = store
             .setting(FLEET_ESTOP_SETTING)
@@ -107,11 +119,16 @@ impl Server {
             fleet_estop,
         ));
         let (out_tx, out_rx) = tokio::sync::mpsc::unbounded_channel();
-        let (coordinator, coord) = Coordinator::new(engine, shared.clone(), out_tx);
+        let (coordinator, coord) =
+            Coordinator::new(engine, shared.clone(), out_tx, leadership.clone());
         let ingest = link::start_ingest(&session, shared.clone(), coord.clone())
             .await
             .map_err(ServerError::Zenoh)?;
         tokio::spawn(coordinator.run());
+        let lease = leadership.map(|l| {
+            let task = tokio::spawn(leader::run(l.clone(), shared.store.clone(), coord.clone()));
+            (l, task)
+        });
         tokio::spawn(link::publish_outgoing(session.clone(), out_rx));
         let ticker = {
             let (shared, coord) = (shared.clone(), coord.clone());
@@ -185,6 +202,7 @@ impl Server {
             state,
             _ingest: ingest,
             ticker,
+            lease,
         })
     }
 
@@ -198,10 +216,19 @@ impl Server {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
+        let store = self.state.shared.store.clone();
         let served = axum::serve(listener, app(self.state))
             .with_graceful_shutdown(shutdown)
             .await;
         self.ticker.abort();
+        if let Some((leadership, task)) = self.lease {
+            // Hand over at once instead of letting the lease run out.
+            task.abort();
+            leadership.release();
+            if let Err(e) = store.release_lease(leadership.holder()).await {
+                tracing::warn!("cannot release the dispatch lease: {e}");
+            }
+        }
         if let Err(e) = self.session.close().await {
             tracing::warn!("zenoh session did not close cleanly: {e}");
         }

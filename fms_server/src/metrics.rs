@@ -44,6 +44,12 @@ pub struct Metrics {
     commands_sent: AtomicU64,
     /// Tasks that ended COMPLETED, FAILED, CANCELED (in that order) since the start.
     outcomes: [AtomicU64; 3],
+    /// 1 while this replica holds the dispatch lease (always 1 without replicas).
+    leader: AtomicU64,
+    /// The fencing token of the current term (0: not leading, or no replicas).
+    lease_token: AtomicU64,
+    leader_terms: AtomicU64,
+    commands_suppressed: AtomicU64,
 }
 
 /// The terminal statuses counted by `fms_task_outcomes_total`.
@@ -61,6 +67,8 @@ pub struct Snapshot {
     pub robots_stale: usize,
     pub tasks_active: usize,
     pub tasks_by_status: HashMap<TaskStatus, u64>,
+    /// The store did not answer: task gauges are left out rather than shown as zero.
+    pub store_down: bool,
     pub ws_clients: usize,
 }
 
@@ -82,6 +90,26 @@ impl Metrics {
         if let Some(i) = OUTCOMES.iter().position(|s| *s == status) {
             self.outcomes[i].fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// This replica leads under `token` (`None`: it follows).
+    pub fn set_leader(&self, token: Option<u64>) {
+        self.leader
+            .store(u64::from(token.is_some()), Ordering::Relaxed);
+        self.lease_token
+            .store(token.unwrap_or(0), Ordering::Relaxed);
+        if token.is_some() {
+            self.leader_terms.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.leader.load(Ordering::Relaxed) == 1
+    }
+
+    /// A command not sent because this replica does not (or no longer) lead.
+    pub fn command_suppressed(&self) {
+        self.commands_suppressed.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn command_sent(&self) {
@@ -118,22 +146,41 @@ impl Metrics {
             s.robots_stale as u64,
         );
         gauge(
-            "fms_tasks_active",
-            "Tasks assigned to or running on a robot.",
-            s.tasks_active as u64,
+            "fms_store_up",
+            "1 if the store answered this scrape's task count.",
+            u64::from(!s.store_down),
         );
+        if !s.store_down {
+            gauge(
+                "fms_tasks_active",
+                "Tasks assigned to or running on a robot.",
+                s.tasks_active as u64,
+            );
+        }
         gauge(
             "fms_websocket_clients",
             "Connected WebSocket clients.",
             s.ws_clients as u64,
         );
-        let _ = writeln!(
-            out,
-            "# HELP fms_tasks_total Tasks by status.\n# TYPE fms_tasks_total gauge"
+        gauge(
+            "fms_leader",
+            "1 while this replica holds the dispatch lease (always 1 for a single server).",
+            self.leader.load(Ordering::Relaxed),
         );
-        for st in TaskStatus::ALL {
-            let n = s.tasks_by_status.get(&st).copied().unwrap_or(0);
-            let _ = writeln!(out, "fms_tasks_total{{status=\"{}\"}} {n}", st.as_str());
+        gauge(
+            "fms_lease_token",
+            "Fencing token of this replica's current lease term (0 when not leading).",
+            self.lease_token.load(Ordering::Relaxed),
+        );
+        if !s.store_down {
+            let _ = writeln!(
+                out,
+                "# HELP fms_tasks_total Tasks by status.\n# TYPE fms_tasks_total gauge"
+            );
+            for st in TaskStatus::ALL {
+                let n = s.tasks_by_status.get(&st).copied().unwrap_or(0);
+                let _ = writeln!(out, "fms_tasks_total{{status=\"{}\"}} {n}", st.as_str());
+            }
         }
         let _ = writeln!(
             out,
@@ -167,6 +214,16 @@ impl Metrics {
             "fms_zenoh_commands_sent_total",
             "Commands published to robots.",
             self.commands_sent.load(Ordering::Relaxed),
+        );
+        counter(
+            "fms_leader_terms_total",
+            "Lease terms this replica has begun leading.",
+            self.leader_terms.load(Ordering::Relaxed),
+        );
+        counter(
+            "fms_commands_suppressed_total",
+            "Commands not sent because this replica did not hold the dispatch lease.",
+            self.commands_suppressed.load(Ordering::Relaxed),
         );
         let _ = writeln!(
             out,

@@ -305,51 +305,10 @@ impl TaskEngine {
         robots: &[RobotView],
         now: u64,
     ) -> Result<(Task, Vec<Effect>), TaskError> {
-        if let Some(rid) = &new.robot_id {
-            let r = robots
-                .iter()
-                .find(|r| &r.id == rid)
-                .ok_or_else(|| TaskError::RobotNotFound(rid.clone()))?;
-            if !r.online {
-                return Err(TaskError::RobotOffline(rid.clone()));
-            }
-            if r.battery < self.params.min_battery {
-                return Err(TaskError::LowBattery {
-                    robot: rid.clone(),
-                    battery: r.battery,
-                    min: self.params.min_battery,
-                });
-            }
-            if !new.queue_if_busy && (!r.idle || self.task_of(rid).is_some()) {
-                return Err(TaskError::RobotBusy(rid.clone()));
-            }
-        }
-        let task = Task {
-            id: id.clone(),
-            robot_id: new.robot_id,
-            assigned_robot: None,
-            goal: new.goal,
-            priority: new.priority,
-            timeout_s: new.timeout_s,
-            parameters: new.parameters,
-            status: TaskStatus::Queued,
-            progress: 0.0,
-            attempts: 0,
-            max_attempts: self.params.max_attempts,
-            retries: new.retries,
-            failures: 0,
-            location: new.location,
-            idempotency_key: new.idempotency_key,
-            error: None,
-            created_ms: now,
-            updated_ms: now,
-            history: vec![HistoryEntry {
-                status: TaskStatus::Queued,
-                at_ms: now,
-                robot_id: None,
-                note: None,
-            }],
-        };
+        check_new(&self.params, &new, robots, |rid| {
+            self.task_of(rid).is_some()
+        })?;
+        let task = new_task(&self.params, id.clone(), new, now);
         self.open.insert(id.clone(), task.clone());
         let mut fx = vec![Effect::Persist(task)];
         fx.extend(self.dispatch(robots, now));
@@ -358,6 +317,79 @@ impl TaskEngine {
         Ok((task, order(fx)))
     }
 
+    /// Takes in an open task this engine does not know, created in the store by another
+    /// replica (a follower). Returns whether it was new.
+    pub fn adopt(&mut self, task: Task) -> bool {
+        if task.status.is_terminal() || self.open.contains_key(&task.id) {
+            return false;
+        }
+        self.open.insert(task.id.clone(), task);
+        true
+    }
+}
+
+/// Checks a new task against the robots: the requested robot must exist, be online,
+/// charged and (unless it may queue) free; `has_task` says whether a robot has an open
+/// task the caller knows of.
+pub fn check_new(
+    params: &EngineParams,
+    new: &NewTask,
+    robots: &[RobotView],
+    has_task: impl Fn(&RobotId) -> bool,
+) -> Result<(), TaskError> {
+    if let Some(rid) = &new.robot_id {
+        let r = robots
+            .iter()
+            .find(|r| &r.id == rid)
+            .ok_or_else(|| TaskError::RobotNotFound(rid.clone()))?;
+        if !r.online {
+            return Err(TaskError::RobotOffline(rid.clone()));
+        }
+        if r.battery < params.min_battery {
+            return Err(TaskError::LowBattery {
+                robot: rid.clone(),
+                battery: r.battery,
+                min: params.min_battery,
+            });
+        }
+        if !new.queue_if_busy && (!r.idle || has_task(rid)) {
+            return Err(TaskError::RobotBusy(rid.clone()));
+        }
+    }
+    Ok(())
+}
+
+/// A new task, QUEUED at `now`.
+pub fn new_task(params: &EngineParams, id: TaskId, new: NewTask, now: u64) -> Task {
+    Task {
+        id,
+        robot_id: new.robot_id,
+        assigned_robot: None,
+        goal: new.goal,
+        priority: new.priority,
+        timeout_s: new.timeout_s,
+        parameters: new.parameters,
+        status: TaskStatus::Queued,
+        progress: 0.0,
+        attempts: 0,
+        max_attempts: params.max_attempts,
+        retries: new.retries,
+        failures: 0,
+        location: new.location,
+        idempotency_key: new.idempotency_key,
+        error: None,
+        created_ms: now,
+        updated_ms: now,
+        history: vec![HistoryEntry {
+            status: TaskStatus::Queued,
+            at_ms: now,
+            robot_id: None,
+            note: None,
+        }],
+    }
+}
+
+impl TaskEngine {
     /// Cancels one task: a queued task ends at once; an assigned or active one is asked of
     /// its robot (resent until the robot ends it).
     pub fn cancel(&mut self, id: &TaskId, now: u64) -> Result<(Task, Vec<Effect>), TaskError> {
@@ -396,7 +428,7 @@ impl TaskEngine {
             status => Err(TaskError::InvalidState {
                 id: id.clone(),
                 status,
-                action: "cancel",
+                action: "cancel".into(),
             }),
         }
     }

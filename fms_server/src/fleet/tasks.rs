@@ -164,8 +164,9 @@ impl Task {
     }
 }
 
-/// Why the engine refused a request. Each maps to one API error code.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+/// Why the engine refused a request. Each maps to one API error code. Serializable so a
+/// leader can hand a refusal back to the follower that asked (through the store).
+#[derive(Debug, Clone, PartialEq, thiserror::Error, Serialize, Deserialize)]
 pub enum TaskError {
     #[error("robot {0} is not known")]
     RobotNotFound(RobotId),
@@ -187,6 +188,6 @@ pub enum TaskError {
     InvalidState {
         id: TaskId,
         status: TaskStatus,
-        action: &'static str,
+        action: std::borrow::Cow<'static, str>,
     },
 }

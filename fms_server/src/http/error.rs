@@ -132,6 +132,10 @@ impl From<CoordError> for ApiError {
             CoordError::Task(t) => t.into(),
             CoordError::Store(s) => Self::new(ErrorCode::Internal, s.to_string()),
             CoordError::Stopped => Self::new(ErrorCode::Unavailable, "the server is shutting down"),
+            e @ (CoordError::NotLeader | CoordError::NoLeader(_)) => {
+                Self::new(ErrorCode::Unavailable, e.to_string())
+            }
+            e @ CoordError::Replica(_) => Self::new(ErrorCode::Internal, e.to_string()),
         }
     }
 }

@@ -25,7 +25,20 @@ pub async fn healthz(State(st): State<AppState>) -> impl IntoResponse {
 }
 
 pub async fn metrics(State(st): State<AppState>) -> Result<impl IntoResponse, ApiError> {
-    let tasks_by_status = st.shared.store.count_by_status().await?;
+    // The robot, ingest and lease figures stay scrapeable while the database is away.
+    let counted = tokio::time::timeout(
+        std::time::Duration::from_secs(1),
+        st.shared.store.count_by_status(),
+    )
+    .await;
+    let (tasks_by_status, store_down) = match counted {
+        Ok(Ok(counts)) => (counts, false),
+        Ok(Err(e)) => {
+            tracing::debug!("metrics without task counts: {e}");
+            (Default::default(), true)
+        }
+        Err(_) => (Default::default(), true),
+    };
     let snap = {
         let reg = st.shared.registry();
         Snapshot {
@@ -43,6 +56,7 @@ pub async fn metrics(State(st): State<AppState>) -> Result<impl IntoResponse, Ap
                 .map(|s| tasks_by_status.get(s).copied().unwrap_or(0) as usize)
                 .sum(),
             tasks_by_status,
+            store_down,
             ws_clients: st.shared.hub.listeners(),
         }
     };

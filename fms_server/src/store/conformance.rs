@@ -18,7 +18,8 @@ use sqlx::{ConnectOptions, Connection};
 
 use super::memory::MemoryStore;
 use super::{
-    open_store, AuditEntry, Batch, EventCursor, RobotRecord, Store, StoreError, TaskFilter, Write,
+    open_store, AuditEntry, Batch, EventCursor, Fence, RobotRecord, Store, StoreError, TaskFilter,
+    Write,
 };
 use crate::fleet::tasks::{HistoryEntry, Task, TaskStatus};
 
@@ -201,6 +202,10 @@ suite!(
     batch_is_atomic,
     reopen_keeps_everything,
     concurrent_commits,
+    lease_is_exclusive_and_tokens_fence,
+    fenced_batch_writes_nothing,
+    requests_are_answered_once,
+    open_ids_and_changes_since,
 );
 
 // ---- test data ----
@@ -310,6 +315,7 @@ fn full_task(id: &str) -> Task {
 fn batch(writes: impl IntoIterator<Item = Write>) -> Batch {
     Batch {
         writes: writes.into_iter().collect(),
+        fence: None,
     }
 }
 

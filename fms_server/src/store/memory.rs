@@ -6,9 +6,11 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use fms_msgs::codec::JsonValue;
-use fms_msgs::{RobotId, TaskId};
+use fms_msgs::{unix_ms, RobotId, TaskId};
 
-use super::{AuditEntry, Batch, EventCursor, RobotRecord, Store, StoreError, TaskFilter, Write};
+use super::{
+    AuditEntry, Batch, EventCursor, Fence, RobotRecord, Store, StoreError, TaskFilter, Write,
+};
 use crate::fleet::tasks::{Task, TaskStatus};
 
 #[derive(Debug, Default, Clone)]
@@ -18,6 +20,10 @@ struct Data {
     cursors: HashMap<RobotId, EventCursor>,
     settings: HashMap<String, JsonValue>,
     audit: Vec<AuditEntry>,
+    /// (holder, token, expires at Unix ms)
+    lease: Option<(String, u64, u64)>,
+    /// Replica requests by id: body, answer.
+    requests: Vec<(JsonValue, Option<JsonValue>)>,
 }
 
 #[derive(Debug, Default)]
@@ -85,8 +91,28 @@ fn apply(d: &mut Data, w: &Write) -> Result<(), StoreError> {
         Write::Setting { key, value } => {
             d.settings.insert(key.clone(), value.clone());
         }
+        Write::RequestDone { id, result, .. } => {
+            let slot = usize::try_from(*id)
+                .ok()
+                .and_then(|i| i.checked_sub(1))
+                .and_then(|i| d.requests.get_mut(i))
+                .filter(|r| r.1.is_none())
+                .ok_or(StoreError::RequestAlreadyDone(*id))?;
+            slot.1 = Some(result.clone());
+        }
     }
     Ok(())
+}
+
+fn check_fence(d: &Data, fence: &Fence) -> Result<(), StoreError> {
+    match &d.lease {
+        Some((holder, token, expires))
+            if *holder == fence.holder && *token == fence.token && *expires > unix_ms() =>
+        {
+            Ok(())
+        }
+        _ => Err(StoreError::Fenced(fence.token)),
+    }
 }
 
 #[async_trait]
@@ -94,6 +120,9 @@ impl Store for MemoryStore {
     async fn commit(&self, batch: &Batch) -> Result<(), StoreError> {
         let mut guard = self.lock()?;
         // All or nothing: apply to a copy, then swap it in.
+        if let Some(fence) = &batch.fence {
+            check_fence(&guard, fence)?;
+        }
         let mut next = guard.clone();
         for w in &batch.writes {
             apply(&mut next, w)?;
@@ -196,5 +225,80 @@ impl Store for MemoryStore {
             .take(limit)
             .cloned()
             .collect())
+    }
+
+    async fn acquire_lease(&self, holder: &str, ttl_ms: u64) -> Result<Option<u64>, StoreError> {
+        let mut d = self.lock()?;
+        let now = unix_ms();
+        let token = match &d.lease {
+            None => 1,
+            Some((h, token, expires)) if h == holder && *expires > now => *token,
+            Some((_, token, expires)) if *expires <= now => token + 1,
+            Some(_) => return Ok(None),
+        };
+        d.lease = Some((holder.to_owned(), token, now + ttl_ms));
+        Ok(Some(token))
+    }
+
+    async fn release_lease(&self, holder: &str) -> Result<(), StoreError> {
+        let mut d = self.lock()?;
+        if let Some((h, _, expires)) = &mut d.lease {
+            if h == holder {
+                *expires = 0;
+            }
+        }
+        Ok(())
+    }
+
+    async fn submit_request(&self, body: &JsonValue, _at_ms: u64) -> Result<u64, StoreError> {
+        let mut d = self.lock()?;
+        d.requests.push((body.clone(), None));
+        Ok(d.requests.len() as u64)
+    }
+
+    async fn pending_requests(&self, limit: usize) -> Result<Vec<(u64, JsonValue)>, StoreError> {
+        Ok(self
+            .lock()?
+            .requests
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.1.is_none())
+            .take(limit)
+            .map(|(i, r)| (i as u64 + 1, r.0.clone()))
+            .collect())
+    }
+
+    async fn request_result(&self, id: u64) -> Result<Option<JsonValue>, StoreError> {
+        let d = self.lock()?;
+        Ok(usize::try_from(id)
+            .ok()
+            .and_then(|i| i.checked_sub(1))
+            .and_then(|i| d.requests.get(i))
+            .and_then(|r| r.1.clone()))
+    }
+
+    async fn open_task_ids(&self) -> Result<Vec<TaskId>, StoreError> {
+        Ok(self
+            .lock()?
+            .tasks
+            .values()
+            .filter(|t| !t.status.is_terminal())
+            .map(|t| t.id.clone())
+            .collect())
+    }
+
+    async fn tasks_updated_since(
+        &self,
+        since_ms: u64,
+        limit: usize,
+    ) -> Result<Vec<Task>, StoreError> {
+        let d = self.lock()?;
+        let mut out: Vec<&Task> = d
+            .tasks
+            .values()
+            .filter(|t| t.updated_ms >= since_ms)
+            .collect();
+        out.sort_by(|a, b| a.updated_ms.cmp(&b.updated_ms).then(a.id.cmp(&b.id)));
+        Ok(out.into_iter().take(limit).cloned().collect())
     }
 }

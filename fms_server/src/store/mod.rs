@@ -29,6 +29,12 @@ pub enum StoreError {
     Corrupt(String),
     #[error("idempotency key {0:?} is already used by another task")]
     DuplicateIdempotencyKey(String),
+    /// The batch carried a fence whose lease term is over: nothing was written.
+    #[error("the dispatch lease (token {0}) is no longer held; write refused")]
+    Fenced(u64),
+    /// A replica request was already answered (by an earlier leader): nothing was written.
+    #[error("replica request {0} was already answered")]
+    RequestAlreadyDone(u64),
 }
 
 /// Which tasks to list, newest first.
@@ -91,12 +97,29 @@ pub enum Write {
     Audit(AuditEntry),
     /// Sets a persistent setting (e.g. the fleet e-stop).
     Setting { key: String, value: JsonValue },
+    /// Answers a replica request (see [`Store::submit_request`]). Fails the batch with
+    /// `RequestAlreadyDone` if it was answered before, so each is carried out once.
+    RequestDone {
+        id: u64,
+        at_ms: u64,
+        result: JsonValue,
+    },
+}
+
+/// The lease term a leader writes under: the commit checks, in its transaction, that
+/// `holder` still holds the dispatch lease with `token`, and fails with `Fenced` if not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fence {
+    pub holder: String,
+    pub token: u64,
 }
 
 /// Writes that succeed or fail together.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Batch {
     pub writes: Vec<Write>,
+    /// Set by a leader among replicas: the batch commits only while the lease is held.
+    pub fence: Option<Fence>,
 }
 
 impl Batch {
@@ -135,6 +158,31 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<(String, JsonValue)>, StoreError>;
     /// The newest `limit` audit entries, newest first.
     async fn audit(&self, limit: usize) -> Result<Vec<AuditEntry>, StoreError>;
+
+    // --- Replicas: the dispatch lease, replica requests and change polling -------------
+
+    /// Takes the dispatch lease for `holder` for `ttl_ms` (on the database's clock) if it is
+    /// free or expired, or renews it if `holder` has it. Returns the fencing token: the same
+    /// while a holder keeps renewing, higher on every change of hands (or after a lapse).
+    /// `None`: another holder has an unexpired lease.
+    async fn acquire_lease(&self, holder: &str, ttl_ms: u64) -> Result<Option<u64>, StoreError>;
+    /// Ends `holder`'s lease at once, if it has it (a clean shutdown hands over quickly).
+    async fn release_lease(&self, holder: &str) -> Result<(), StoreError>;
+    /// Queues a request for the leader (a follower's cancel or e-stop). Returns its id.
+    async fn submit_request(&self, body: &JsonValue, at_ms: u64) -> Result<u64, StoreError>;
+    /// Unanswered requests, oldest first, at most `limit`.
+    async fn pending_requests(&self, limit: usize) -> Result<Vec<(u64, JsonValue)>, StoreError>;
+    /// The answer to a request, once the leader gave it.
+    async fn request_result(&self, id: u64) -> Result<Option<JsonValue>, StoreError>;
+    /// Ids of every open task (cheaper than `open_tasks`, for spotting new ones).
+    async fn open_task_ids(&self) -> Result<Vec<TaskId>, StoreError>;
+    /// Tasks whose `updated_ms` is at or after `since_ms`, oldest change first, at most
+    /// `limit` (followers relay changes made by the leader to their live clients).
+    async fn tasks_updated_since(
+        &self,
+        since_ms: u64,
+        limit: usize,
+    ) -> Result<Vec<Task>, StoreError>;
 }
 
 /// Opens the store a deployment asked for: `postgres://` or `postgresql://` URLs connect

@@ -19,6 +19,20 @@ pub(super) struct Dialect {
     pub select_setting: &'static str,
     pub select_settings_prefix: &'static str,
     pub select_audit: &'static str,
+    /// Takes or renews the dispatch lease ($1 holder, $2 ttl ms), `RETURNING token`; no row
+    /// when another holder's lease has not expired. Times on the database's clock.
+    pub acquire_lease: &'static str,
+    /// A row if $1 still holds the dispatch lease with token $2 and it has not expired,
+    /// locked against a takeover until the transaction ends where the database can.
+    pub fence_check: &'static str,
+    /// Inserts a request ($1 body, $2 created_ms) `RETURNING id`.
+    pub insert_request: &'static str,
+    /// Pending requests: id, body as text, oldest first, `LIMIT $1`.
+    pub select_pending: &'static str,
+    /// The answer (as text) to request $1, if it has one.
+    pub select_request_result: &'static str,
+    /// Answers request $1 at $2 with $3, only if it has no answer yet.
+    pub request_done: &'static str,
 }
 
 /// Implements `select_tasks`, `apply`, `write_task` and [`Store`](super::Store) for `$store`,
@@ -101,6 +115,19 @@ macro_rules! impl_sql_store {
                     .map_err(backend(format_args!("cannot store setting {key:?}")))?;
                     Ok(())
                 }
+                Write::RequestDone { id, at_ms, result } => {
+                    let done = sqlx::query($dialect.request_done)
+                        .bind(sql::to_i64(*id, "request id")?)
+                        .bind(sql::to_i64(*at_ms, "request done_ms")?)
+                        .bind(codec::encode_text(result))
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(backend(format_args!("cannot answer request {id}")))?;
+                    if done.rows_affected() == 0 {
+                        return Err(StoreError::RequestAlreadyDone(*id));
+                    }
+                    Ok(())
+                }
             }
         }
 
@@ -174,6 +201,17 @@ macro_rules! impl_sql_store {
                     return Ok(());
                 }
                 let mut tx = self.begin().await?;
+                if let Some(fence) = &batch.fence {
+                    let held: Option<(i64,)> = sqlx::query_as($dialect.fence_check)
+                        .bind(fence.holder.as_str())
+                        .bind(sql::to_i64(fence.token, "lease token")?)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(backend("cannot check the dispatch lease"))?;
+                    if held.is_none() {
+                        return Err(StoreError::Fenced(fence.token));
+                    }
+                }
                 for w in &batch.writes {
                     // On error the transaction is dropped, which rolls it back.
                     apply(&mut tx, w).await?;
@@ -308,6 +346,97 @@ macro_rules! impl_sql_store {
                 .await
                 .map_err(backend("cannot read the audit"))?;
                 rows.into_iter().map(AuditEntry::try_from).collect()
+            }
+
+            async fn acquire_lease(&self, holder: &str, ttl_ms: u64) -> Result<Option<u64>, StoreError> {
+                let row: Option<(i64,)> = sqlx::query_as($dialect.acquire_lease)
+                    .bind(holder)
+                    .bind(sql::to_i64(ttl_ms, "lease ttl")?)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(backend("cannot take or renew the dispatch lease"))?;
+                row.map(|(t,)| sql::to_u64(t, "lease token")).transpose()
+            }
+
+            async fn release_lease(&self, holder: &str) -> Result<(), StoreError> {
+                sqlx::query("UPDATE leases SET expires_ms = 0 WHERE name = 'dispatch' AND holder = $1")
+                    .bind(holder)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(backend("cannot release the dispatch lease"))?;
+                Ok(())
+            }
+
+            async fn submit_request(&self, body: &JsonValue, at_ms: u64) -> Result<u64, StoreError> {
+                let (id,): (i64,) = sqlx::query_as($dialect.insert_request)
+                    .bind(codec::encode_text(body))
+                    .bind(sql::to_i64(at_ms, "request created_ms")?)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(backend("cannot queue a request for the leader"))?;
+                sql::to_u64(id, "request id")
+            }
+
+            async fn pending_requests(&self, limit: usize) -> Result<Vec<(u64, JsonValue)>, StoreError> {
+                let rows: Vec<(i64, String)> = sqlx::query_as($dialect.select_pending)
+                    .bind(sql::limit(limit))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(backend("cannot read pending requests"))?;
+                rows.into_iter()
+                    .map(|(id, body)| {
+                        let what = format!("request {id}");
+                        Ok((sql::to_u64(id, "request id")?, sql::setting_from_text(&what, &body)?))
+                    })
+                    .collect()
+            }
+
+            async fn request_result(&self, id: u64) -> Result<Option<JsonValue>, StoreError> {
+                let row: Option<(Option<String>,)> = sqlx::query_as($dialect.select_request_result)
+                    .bind(sql::to_i64(id, "request id")?)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(backend(format_args!("cannot read the answer to request {id}")))?;
+                row.and_then(|(text,)| text)
+                    .map(|text| sql::setting_from_text(&format!("request {id}"), &text))
+                    .transpose()
+            }
+
+            async fn open_task_ids(&self) -> Result<Vec<TaskId>, StoreError> {
+                let mut q = QueryBuilder::<$db>::new("SELECT id FROM tasks WHERE status IN (");
+                let mut list = q.separated(", ");
+                for s in sql::open_statuses() {
+                    list.push_bind(s);
+                }
+                q.push(")");
+                let rows: Vec<(String,)> = q
+                    .build_query_as()
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(backend("cannot read open task ids"))?;
+                rows.into_iter()
+                    .map(|(id,)| TaskId::new(id).map_err(|e| StoreError::Corrupt(format!("task id: {e}"))))
+                    .collect()
+            }
+
+            async fn tasks_updated_since(
+                &self,
+                since_ms: u64,
+                limit: usize,
+            ) -> Result<Vec<Task>, StoreError> {
+                let Ok(since) = i64::try_from(since_ms) else {
+                    return Ok(Vec::new());
+                };
+                let mut tasks = self
+                    .select_tasks(|q| {
+                        q.push(" WHERE updated_ms >= ")
+                            .push_bind(since)
+                            .push(" ORDER BY updated_ms, id LIMIT ")
+                            .push_bind(sql::limit(limit));
+                    })
+                    .await?;
+                tasks.sort_by(|a, b| a.updated_ms.cmp(&b.updated_ms).then(a.id.cmp(&b.id)));
+                Ok(tasks)
             }
         }
     };

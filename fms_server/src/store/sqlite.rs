@@ -131,6 +131,18 @@ const DIALECT: Dialect = Dialect {
     select_setting: "SELECT value FROM settings WHERE key = $1",
     select_settings_prefix: "SELECT key, value FROM settings WHERE substr(key, 1, length($1)) = $1 ORDER BY key",
     select_audit: "SELECT id, at_ms, actor, action, robot_id, task_id, detail FROM audit ORDER BY id DESC LIMIT $1",
+    acquire_lease: "INSERT INTO leases (name, holder, token, expires_ms) VALUES ('dispatch', $1, 1, CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER) + $2) \
+    ON CONFLICT (name) DO UPDATE SET \
+    token = CASE WHEN leases.holder = excluded.holder AND leases.expires_ms > CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER) THEN leases.token ELSE leases.token + 1 END, \
+    holder = excluded.holder, expires_ms = excluded.expires_ms \
+    WHERE leases.holder = excluded.holder OR leases.expires_ms <= CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER) \
+    RETURNING token",
+    fence_check: "SELECT token FROM leases WHERE name = 'dispatch' AND holder = $1 AND token = $2 \
+    AND expires_ms > CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)",
+    insert_request: "INSERT INTO requests (body, created_ms) VALUES ($1, $2) RETURNING id",
+    select_pending: "SELECT id, body FROM requests WHERE done_ms IS NULL ORDER BY id LIMIT $1",
+    select_request_result: "SELECT result FROM requests WHERE id = $1 AND done_ms IS NOT NULL",
+    request_done: "UPDATE requests SET done_ms = $2, result = $3 WHERE id = $1 AND done_ms IS NULL",
 };
 
 impl_sql_store!(SqliteStore, Sqlite, SqliteConnection, DIALECT);

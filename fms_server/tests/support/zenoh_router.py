@@ -1,0 +1,31 @@
+"""An independent Zenoh router for the replica tests: eclipse-zenoh (PyPI), not our code.
+
+usage: zenoh_router.py LISTEN_ENDPOINT [CONNECT_ENDPOINT ...]
+
+Prints "router ready" once its session is open, then routes until killed.
+"""
+import json
+import sys
+import time
+
+import zenoh
+
+
+def main() -> None:
+    listen, connect = sys.argv[1], sys.argv[2:]
+    conf = zenoh.Config()
+    conf.insert_json5("mode", '"router"')
+    conf.insert_json5("listen/endpoints", json.dumps([listen]))
+    if connect:
+        conf.insert_json5("connect/endpoints", json.dumps(connect))
+        # Keep retrying a peer router that is not up yet, or went away.
+        conf.insert_json5("connect/timeout_ms", "-1")
+    conf.insert_json5("scouting/multicast/enabled", "false")
+    session = zenoh.open(conf)
+    print(f"router ready {session.zid()}", flush=True)
+    while True:
+        time.sleep(3600)
+
+
+if __name__ == "__main__":
+    main()
