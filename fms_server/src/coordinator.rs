@@ -336,6 +336,8 @@ pub struct Coordinator {
     relay_from: u64,
     /// Followers: the store failed the last relay (logged once, not every tick).
     relay_failing: bool,
+    /// The last commit failed (an outage is logged when it starts and ends, not per write).
+    store_failing: bool,
 }
 
 impl Coordinator {
@@ -361,6 +363,7 @@ impl Coordinator {
             relayed: HashMap::new(),
             relay_from: unix_ms().saturating_sub(RELAY_OVERLAP_MS),
             relay_failing: false,
+            store_failing: false,
         };
         (me, CoordinatorHandle { tx })
     }
@@ -1019,9 +1022,15 @@ impl Coordinator {
     }
 
     async fn apply_logged(&mut self, fx: Vec<Effect>, extra: Vec<Write>) {
+        let failing_before = self.store_failing;
         match self.apply(fx, extra).await {
             Ok(()) | Err(CoordError::NotLeader) => {}
-            Err(e) => tracing::error!("could not apply task changes: {e}"),
+            Err(CoordError::Store(e)) if failing_before => {
+                tracing::debug!("could not apply task changes: {e}")
+            }
+            Err(e) => tracing::error!(
+                "could not apply task changes: {e} (while the store keeps failing, repeats are logged at debug level)"
+            ),
         }
     }
 
@@ -1049,7 +1058,12 @@ impl Coordinator {
         }
         batch.writes.extend(extra);
         if !batch.is_empty() {
-            match self.shared.store.commit(&batch).await {
+            let committed = self.shared.store.commit(&batch).await;
+            if committed.is_ok() && self.store_failing {
+                tracing::info!("the store accepts writes again");
+            }
+            self.store_failing = committed.is_err();
+            match committed {
                 Ok(()) => {}
                 Err(StoreError::Fenced(token)) => {
                     self.step_down(unix_ms(), &format!("write fenced off (token {token})"));
@@ -1114,6 +1128,9 @@ impl Coordinator {
                 self.engine.reload(open, cursors, estop, unix_ms());
                 self.shared.fleet_estop.store(estop, Ordering::Relaxed);
                 tracing::warn!("task engine reloaded from the store after a failed write");
+            }
+            Err(e) if self.store_failing => {
+                tracing::debug!("store unreachable; engine may be ahead of it: {e}")
             }
             Err(e) => tracing::error!("store unreachable; engine may be ahead of it: {e}"),
         }

@@ -125,7 +125,7 @@ impl Replica {
         std::fs::write(
             &config,
             format!(
-                "[dispatch]\noffline_grace_ms = 2000\n[replicas]\nenabled = true\nid = \"{id}\"\n"
+                "[dispatch]\noffline_grace_ms = 2000\n[rate_limit]\nenabled = false\n[replicas]\nenabled = true\nid = \"{id}\"\n"
             ),
         )
         .unwrap();
