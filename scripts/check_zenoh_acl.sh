@@ -10,7 +10,7 @@
 #      clients' configs from the templates in config/zenoh/ (paths substituted);
 #   3. starts fms_server with it on tls/127.0.0.1:<free port>, the agents r1 and r2 with
 #      their certificates, and an independent Python client (eclipse-zenoh, venv
-#      target/zenoh-acl-venv, scripts/zenoh_acl/acl_client.py) that misbehaves;
+#      target/zenoh-venv from scripts/zenoh_venv.sh, scripts/zenoh_acl/acl_client.py) that misbehaves;
 #   4. prints PASS/FAIL per check with what it measured; exits 1 if any check failed:
 #      a   the r1 agent (CN=r1) is ONLINE with state in /api/robots;
 #      b1  a client with r1's certificate publishing RobotState on fms/robot/r2/state and
@@ -38,7 +38,6 @@ cd "$ROOT"
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 case "$TARGET" in /*) ;; *) TARGET="$ROOT/$TARGET" ;; esac
 ACLDIR="$ROOT/scripts/zenoh_acl"
-VENV="$ROOT/target/zenoh-acl-venv"
 WINDOW="${ACL_WINDOW:-5}"
 
 # --- binaries -------------------------------------------------------------------------------
@@ -59,21 +58,8 @@ for tool in openssl curl python3; do
 done
 
 # --- Python venv with eclipse-zenoh ---------------------------------------------------------
-if [ ! -x "$VENV/bin/python" ]; then
-    echo "== making $VENV"
-    python3 -m venv "$VENV"
-fi
-if ! "$VENV/bin/python" - "$ACLDIR/requirements.txt" 2>/dev/null <<'EOF'
-import sys
-from importlib.metadata import version
-want = [l.split("==") for l in open(sys.argv[1]) if "==" in l and not l.startswith("#")]
-sys.exit(0 if all(version(n.strip()) == v.strip() for n, v in want) else 1)
-EOF
-then
-    "$VENV/bin/pip" install --quiet --disable-pip-version-check --only-binary :all: \
-        -r "$ACLDIR/requirements.txt"
-fi
-PY="$VENV/bin/python"
+PY="$("$ROOT/scripts/zenoh_venv.sh")"
+VENV="$(dirname "$(dirname "$PY")")"
 ZVER="$("$PY" -c 'from importlib.metadata import version; print(version("eclipse-zenoh"))')"
 echo "== eclipse-zenoh $ZVER in $VENV"
 

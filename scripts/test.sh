@@ -30,6 +30,9 @@ echo "== launch files"
 python3 scripts/check_launch.py
 
 echo "== tests"
+# The replica tests route through an independent Zenoh router (eclipse-zenoh from PyPI).
+FMS_ZENOH_PYTHON="$(scripts/zenoh_venv.sh)"
+export FMS_ZENOH_PYTHON
 cargo test --workspace --locked
 
 if [ "${FMS_QUICK:-0}" = 1 ]; then

@@ -45,11 +45,18 @@ struct Router {
     endpoint: String,
 }
 
-async fn spawn_router(connect: &[&str]) -> Router {
+/// A router on a free port, connecting to `connect`; started from the shipped mesh
+/// configuration when `mesh_config` is set.
+async fn spawn_router(connect: &[&str], mesh_config: bool) -> Router {
     let endpoint = format!("tcp/127.0.0.1:{}", free_port());
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/zenoh_router.py");
-    let mut child = Command::new(zenoh_python())
-        .arg(script)
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut cmd = Command::new(zenoh_python());
+    cmd.arg(root.join("tests/support/zenoh_router.py"));
+    if mesh_config {
+        cmd.arg("--config")
+            .arg(root.join("../config/zenoh/router-mesh.json5"));
+    }
+    let mut child = cmd
         .arg(&endpoint)
         .args(connect)
         .stdout(Stdio::piped())
@@ -321,7 +328,7 @@ async fn leader_killed_mid_run_loses_and_duplicates_nothing() {
     const ROBOTS: usize = 10;
     let (url, db) = fresh_pg_database().await;
     let dir = temp_dir("replicas-kill");
-    let router = spawn_router(&[]).await;
+    let router = spawn_router(&[], false).await;
     let mut a = Replica::start("a", &router.endpoint, &url, &dir).await;
     wait_for(DEADLINE, "replica a to lead", || a.leads()).await;
     let b = Replica::start("b", &router.endpoint, &url, &dir).await;
@@ -494,7 +501,7 @@ async fn leader_cut_off_from_postgres_steps_down_and_sends_nothing_after() {
     let (scheme, _) = scheme_host.split_once('@').unwrap();
     let proxied = format!("{scheme}@127.0.0.1:{}/{name}", proxy.port);
     let dir = temp_dir("replicas-cut");
-    let router = spawn_router(&[]).await;
+    let router = spawn_router(&[], false).await;
     let a = Replica::start("a", &router.endpoint, &proxied, &dir).await;
     wait_for(DEADLINE, "replica a to lead", || a.leads()).await;
     let b = Replica::start("b", &router.endpoint, &url, &dir).await;
@@ -601,7 +608,7 @@ async fn two_router_mesh_serves_robots_on_either_router() {
     // The server embeds one router; an eclipse-zenoh router connects to it; robots r1, r2
     // use the embedded one and r3, r4 the other.
     let mut fleet = Fleet::start(2).await;
-    let second = spawn_router(&[&fleet.zenoh]).await;
+    let second = spawn_router(&[&fleet.zenoh], true).await;
     for (id, pose) in [("r3", "6,0,0"), ("r4", "8,0,0")] {
         let child = spawn_agent(&fleet.dir, id, &second.endpoint, pose);
         fleet.agents.push((id.to_owned(), child));

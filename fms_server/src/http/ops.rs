@@ -125,6 +125,9 @@ pub struct Info {
     pub version: &'static str,
     /// false: the API is open to anybody (demo mode).
     pub auth_required: bool,
+    /// Whether this server dispatches tasks: always for a single server; among replicas,
+    /// only the one holding the dispatch lease (every replica serves the API).
+    pub leader: bool,
 }
 
 /// Public facts a client needs before signing in.
@@ -132,6 +135,7 @@ pub async fn info(State(st): State<AppState>) -> Json<Info> {
     Json(Info {
         version: env!("CARGO_PKG_VERSION"),
         auth_required: st.auth.required(),
+        leader: st.shared.metrics.is_leader(),
     })
 }
 

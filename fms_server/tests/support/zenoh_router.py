@@ -1,8 +1,9 @@
 """An independent Zenoh router for the replica tests: eclipse-zenoh (PyPI), not our code.
 
-usage: zenoh_router.py LISTEN_ENDPOINT [CONNECT_ENDPOINT ...]
+usage: zenoh_router.py [--config FILE] LISTEN_ENDPOINT [CONNECT_ENDPOINT ...]
 
-Prints "router ready" once its session is open, then routes until killed.
+With --config, starts from that Zenoh configuration file (e.g. config/zenoh/router-mesh.json5)
+and replaces its endpoints with the ones given. Prints "router ready" once its session is open, then routes until killed.
 """
 import json
 import sys
@@ -12,8 +13,13 @@ import zenoh
 
 
 def main() -> None:
-    listen, connect = sys.argv[1], sys.argv[2:]
-    conf = zenoh.Config()
+    args = sys.argv[1:]
+    if args[:1] == ["--config"]:
+        conf = zenoh.Config.from_file(args[1])
+        args = args[2:]
+    else:
+        conf = zenoh.Config()
+    listen, connect = args[0], args[1:]
     conf.insert_json5("mode", '"router"')
     conf.insert_json5("listen/endpoints", json.dumps([listen]))
     if connect:
