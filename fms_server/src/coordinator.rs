@@ -800,9 +800,6 @@ impl Coordinator {
                 });
             }
         }
-        if self.shared.fleet_estop() && new.robot_id.is_some() {
-            return Err(TaskError::FleetEstopEngaged.into());
-        }
         let views = self.views();
         // Only the leader knows every open task: a follower goes by what robots report.
         engine::check_new(self.engine.params(), &new, &views, |_| false)?;
