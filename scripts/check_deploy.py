@@ -8,7 +8,10 @@ Static checks need Python 3.11+ and PyYAML. The tool checks install what they us
 missing (pip: jsonschema, kubernetes-validate; apt: nginx, shellcheck, prometheus for promtool,
 systemd, openssl): see scripts/deploy/tools.py. The live checks start the real fms_server on
 free loopback ports (--server-bin / $FMS_SERVER_BIN, else `cargo build --workspace --bins`):
-see scripts/deploy/live.py. --offline skips both the tools and the live checks.
+see scripts/deploy/live.py. The live replica and PostgreSQL backup checks use the PostgreSQL
+server of $FMS_TEST_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test) in scratch
+databases, and skip what needs it when it is not reachable. --offline skips both the tools and
+the live checks.
 
 Prints one line per check and a final "N passed, M failed" line; exits 1 if any check failed.
 A failure marked [server contract] names something the kit relies on that the running server
@@ -22,6 +25,7 @@ import json
 import os
 import py_compile
 import re
+import signal
 import sys
 import tempfile
 import time
@@ -56,6 +60,9 @@ CONTRACT_METRICS = {
     "fms_http_rate_limited_total", "fms_auth_failures_total",
     "fms_http_request_duration_seconds_bucket", "fms_http_request_duration_seconds_sum",
     "fms_http_request_duration_seconds_count",
+    # dispatch across replicas (a single server reports fms_leader 1, fms_lease_token 0)
+    "fms_leader", "fms_lease_token", "fms_leader_terms_total", "fms_commands_suppressed_total",
+    "fms_store_up",
 }
 # Labels the contract gives each labelled metric.
 CONTRACT_LABELS = {
@@ -89,6 +96,7 @@ K8S_DIR = "docker/k8s"
 K8S_SERVER = "docker/k8s/fms-server.yaml"
 K8S_ZENOH = "docker/k8s/zenoh-router.yaml"
 K8S_HPA = "docker/k8s/hpa.yaml"
+K8S_PDB = "docker/k8s/pdb.yaml"
 K8S_KUSTOMIZATION = "docker/k8s/kustomization.yaml"
 NGINX_TLS = "docker/nginx/fms.conf"
 NGINX_FRONTEND = "docker/nginx/frontend.conf.template"
@@ -396,6 +404,45 @@ def check_compose_services(root: Path):
     return f"router, server, frontend, {len(agents)} agents, phone (mobile profile)"
 
 
+# --------------------------------------------------------------------- replicas
+
+
+# Values clap's BoolishValueParser reads as true (FMS_REPLICAS).
+TRUTHY = {"1", "true", "t", "yes", "y", "on"}
+# A compose interpolation that stops the deploy when the variable is unset or empty.
+REQUIRED_INTERP = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*:?\?[^}]*\}")
+# Swarm templates that differ between any two tasks, even two of one slot during a
+# start-first update ({{.Task.Slot}} does not).
+SWARM_UNIQUE_TEMPLATE = re.compile(r"\{\{\s*\.Task\.(Name|ID)\s*\}\}")
+
+
+def is_postgres_url(value: str) -> bool:
+    return value.startswith(("postgres://", "postgresql://"))
+
+
+def replica_rules(where: str, count: int, replica_mode, database_url, replica_id) -> list[str]:
+    """Problems of a server with `count` instances (or more under an autoscaler).
+
+    Several servers are safe only as replicas: FMS_REPLICAS on, one PostgreSQL database
+    for all of them (the dispatch lease lives there; the server refuses SQLite), and a
+    replica id that differs per pod/task (the lease holder's name). One server that is not
+    a replica is the single dispatcher. Each argument after `count` is a (ok, what) pair
+    describing how the manifest sets it, or None when it does not."""
+    problems = []
+    mode_on = replica_mode is not None and replica_mode[0]
+    if count > 1 and not mode_on:
+        problems.append(f"{where}: {count} server instances without FMS_REPLICAS=1: each would dispatch "
+                        "and command the robots on its own")
+    if mode_on or count > 1:
+        if database_url is None or not database_url[0]:
+            problems.append(f"{where}: replicas need DATABASE_URL to name one PostgreSQL database for all "
+                            f"of them ({database_url[1] if database_url else 'not set'})")
+        if replica_id is None or not replica_id[0]:
+            problems.append(f"{where}: FMS_REPLICA_ID must differ per instance "
+                            f"({replica_id[1] if replica_id else 'not set'})")
+    return problems
+
+
 # --------------------------------------------------------------------- Swarm
 
 
@@ -418,10 +465,6 @@ def check_stack(root: Path):
             problems.append(f"{name}: no healthcheck")
     srv = doc["services"].get("fms-server") or fail("no fms-server service")
     dep = srv.get("deploy") or {}
-    if dep.get("replicas") != 1 or (dep.get("update_config") or {}).get("order") != "stop-first":
-        problems.append("fms-server must run 1 replica with update_config.order stop-first (single dispatcher)")
-    if not (dep.get("placement") or {}).get("constraints"):
-        problems.append("fms-server has no placement constraint (its volume is node-local)")
     for s in srv.get("secrets") or []:
         src = s["source"] if isinstance(s, dict) else s
         if src not in (doc.get("secrets") or {}):
@@ -431,9 +474,67 @@ def check_stack(root: Path):
         problems.append("no overlay network")
     if problems:
         fail("; ".join(problems))
-    out = tools.docker_stack_config(root / STACK)
+    # `docker stack config` interpolates like `docker stack deploy`: give the variables the
+    # header tells the operator to export, so a required one (${VAR:?...}) resolves.
+    saved = {k: os.environ.get(k) for k in ("DATABASE_URL",)}
+    os.environ.setdefault("DATABASE_URL", "postgres://fms:secret@postgres.example.org:5432/fms")
+    try:
+        out = tools.docker_stack_config(root / STACK)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
     n = len(yaml.safe_load(out).get("services", {}))
-    return f"{n} services; docker stack config {tools.TOOLS.get('docker CLI')} accepts it"
+    mode = "replicas" if dep.get("replicas", 1) > 1 else "single server"
+    return f"{n} services, fms-server: {dep.get('replicas', 1)} ({mode}); docker stack config {tools.TOOLS.get('docker CLI')} accepts it"
+
+
+def check_stack_server(root: Path):
+    srv = load_yaml(root, STACK)["services"].get("fms-server") or fail("no fms-server service")
+    problems = stack_server_rules(srv)
+    if problems:
+        fail("; ".join(problems))
+    dep = srv.get("deploy") or {}
+    order = (dep.get("update_config") or {}).get("order", "stop-first")
+    if dep.get("replicas", 1) > 1:
+        return f"{dep['replicas']} replicas (FMS_REPLICAS, PostgreSQL DATABASE_URL, FMS_REPLICA_ID per task), {order}"
+    return f"single server, {order}"
+
+
+def stack_server_rules(srv: dict) -> list[str]:
+    """fms-server in the Swarm stack: several tasks only as replicas on PostgreSQL, each with
+    its own FMS_REPLICA_ID; a single non-replica server updated stop-first (never two
+    dispatchers side by side) and pinned to the node that keeps its volume."""
+    dep = srv.get("deploy") or {}
+    env = srv.get("environment") or {}
+    env = env if isinstance(env, dict) else dict(str(e).split("=", 1) for e in env if "=" in str(e))
+    env = {k: str(v) for k, v in env.items() if v is not None}
+    count = dep.get("replicas", 1)
+    mode = env.get("FMS_REPLICAS")
+    db = env.get("DATABASE_URL")
+    rid = env.get("FMS_REPLICA_ID")
+    problems = replica_rules(
+        "stack.yml fms-server", count,
+        None if mode is None else (mode.strip().lower() in TRUTHY, f"FMS_REPLICAS={mode!r}"),
+        None if db is None else (
+            is_postgres_url(db) or REQUIRED_INTERP.fullmatch(db) is not None
+            or bool(re.fullmatch(r"\$\{[A-Za-z_]\w*:?-(postgres(ql)?://[^}]*)\}", db)),
+            f"{db!r} may be empty or not PostgreSQL; use a postgres:// URL or ${{DATABASE_URL:?...}}"),
+        None if rid is None else (SWARM_UNIQUE_TEMPLATE.search(rid) is not None,
+                                  f"{rid!r}; use the template {{{{.Task.Name}}}} (unique per task)"))
+    order = (dep.get("update_config") or {}).get("order", "stop-first")
+    replicas = count > 1 or (mode or "").strip().lower() in TRUTHY
+    if not replicas:
+        if order != "stop-first":
+            problems.append(f"stack.yml fms-server: a single server that is not a replica must update stop-first "
+                            f"(order {order!r} runs two dispatchers side by side)")
+        mounts = [v for v in srv.get("volumes") or [] if not str(v.get("source") if isinstance(v, dict)
+                                                                 else v).startswith(("/", "."))]
+        if mounts and not (dep.get("placement") or {}).get("constraints"):
+            problems.append("stack.yml fms-server has a named volume (node-local) but no placement constraint")
+    return problems
 
 
 # --------------------------------------------------------------------- Dockerfiles
@@ -642,10 +743,71 @@ def check_k8s_server_env_and_security(root: Path):
     if "resources" not in c or not {"requests", "limits"} <= set(c["resources"]):
         fail("container lacks resources.requests/limits")
     replicas = dep["spec"].get("replicas", 1)
-    if replicas != 1 or dep["spec"].get("strategy", {}).get("type") != "Recreate":
-        fail(f"replicas {replicas}, strategy {dep['spec'].get('strategy')}: the server is single-replica "
-             "(one dispatcher): 1 replica, Recreate")
-    return None
+    problems = k8s_replica_rules(root, max(replicas, k8s_hpa_max(root)))
+    strategy = dep["spec"].get("strategy") or {}
+    if not k8s_replica_mode(c) and replicas == 1:
+        surge = (strategy.get("rollingUpdate") or {}).get("maxSurge", "25%")
+        if strategy.get("type", "RollingUpdate") != "Recreate" and str(surge) not in ("0", "0%"):
+            problems.append(f"strategy {strategy or 'RollingUpdate (default)'}: a single server that is not a "
+                            "replica must never run beside its successor: Recreate")
+    if problems:
+        fail("; ".join(problems))
+    if k8s_replica_mode(c):
+        return f"{replicas} replicas (FMS_REPLICAS, PostgreSQL from the Secret, FMS_REPLICA_ID from the pod name), " \
+               f"{strategy.get('type', 'RollingUpdate')}"
+    return "single server, Recreate"
+
+
+def k8s_env(container: dict) -> dict[str, dict]:
+    return {e["name"]: e for e in container.get("env", [])}
+
+
+def k8s_replica_mode(container: dict) -> bool:
+    v = k8s_env(container).get("FMS_REPLICAS", {}).get("value")
+    return v is not None and str(v).strip().lower() in TRUTHY
+
+
+def k8s_hpa_max(root: Path) -> int:
+    if not (root / K8S_HPA).is_file():
+        return 1
+    hpa = k8s_object(root, K8S_HPA, "HorizontalPodAutoscaler", "fms-server")
+    return int(hpa["spec"].get("maxReplicas", 1))
+
+
+def k8s_replica_rules(root: Path, count: int) -> list[str]:
+    """The Deployment's pods (up to `count`, with the HPA) as replicas: FMS_REPLICAS,
+    DATABASE_URL from a Secret (the URL itself cannot be seen here; a literal must be
+    PostgreSQL) that is not optional, FMS_REPLICA_ID per pod from the downward API."""
+    _, _, c = server_container(root)
+    env = k8s_env(c)
+
+    def described(name: str, judge):
+        e = env.get(name)
+        return None if e is None else judge(e)
+
+    def db(e):
+        if "value" in e:
+            return is_postgres_url(str(e["value"])), f"value {e['value']!r}"
+        ref = (e.get("valueFrom") or {}).get("secretKeyRef")
+        if not ref:
+            return False, "neither a value nor a secretKeyRef"
+        if ref.get("optional"):
+            return False, f"secretKeyRef {ref.get('name')}/{ref.get('key')} is optional; replicas cannot start without it, so require it"
+        return True, "secretKeyRef"
+
+    def rid(e):
+        field = ((e.get("valueFrom") or {}).get("fieldRef") or {}).get("fieldPath")
+        if field in ("metadata.name", "metadata.uid"):
+            return True, field
+        return False, f"{'value ' + repr(e['value']) if 'value' in e else 'valueFrom ' + str(e.get('valueFrom'))}: " \
+                      "the same for every pod; use valueFrom.fieldRef.fieldPath metadata.name"
+
+    def mode(e):
+        v = str(e.get("value", ""))
+        return v.strip().lower() in TRUTHY, f"FMS_REPLICAS={v!r}"
+
+    return replica_rules(f"{K8S_SERVER} (up to {count} pods)", count, described("FMS_REPLICAS", mode),
+                         described("DATABASE_URL", db), described("FMS_REPLICA_ID", rid))
 
 
 def check_k8s_hpa(root: Path):
@@ -655,14 +817,53 @@ def check_k8s_hpa(root: Path):
     ref = hpa["spec"]["scaleTargetRef"]
     if (ref.get("kind"), ref.get("name")) != ("Deployment", "fms-server"):
         fail(f"scaleTargetRef {ref} is not the fms-server Deployment")
-    if hpa["spec"].get("maxReplicas", 0) > 1:
-        fail(f"maxReplicas {hpa['spec']['maxReplicas']}: the server is single-replica until multi-replica servers land")
+    lo, hi = hpa["spec"].get("minReplicas", 1), hpa["spec"]["maxReplicas"]
+    if lo > hi:
+        fail(f"minReplicas {lo} > maxReplicas {hi}")
+    # More than one pod only as replicas (FMS_REPLICAS, PostgreSQL, a replica id per pod).
+    problems = k8s_replica_rules(root, hi)
+    if problems:
+        fail("; ".join(problems))
     _, _, c = server_container(root)
     kinds = {m["resource"]["name"] for m in hpa["spec"].get("metrics", []) if m.get("type") == "Resource"}
     missing = [k for k in kinds if k not in c["resources"].get("requests", {})]
     if missing:
         fail(f"HPA scales on {missing}, which the container does not request (utilisation undefined)")
     return f"autoscaling/v2 on {sorted(kinds)}, {hpa['spec'].get('minReplicas', 1)}..{hpa['spec']['maxReplicas']}"
+
+
+def check_k8s_pdb(root: Path):
+    """A PodDisruptionBudget that keeps a replica through drains without blocking them: it
+    selects the server's pods and lets at least one be evicted at the lowest replica count."""
+    dep, _, c = server_container(root)
+    replicas = dep["spec"].get("replicas", 1)
+    if not (root / K8S_PDB).is_file():
+        if replicas > 1 or k8s_hpa_max(root) > 1:
+            fail(f"{K8S_PDB} missing: replicas need a PodDisruptionBudget (minAvailable 1)")
+        return "none (single server)"
+    pdb = k8s_object(root, K8S_PDB, "PodDisruptionBudget", "fms-server")
+    if pdb.get("apiVersion") != "policy/v1":
+        fail(f"apiVersion {pdb.get('apiVersion')}, want policy/v1")
+    sel = (pdb["spec"].get("selector") or {}).get("matchLabels") or {}
+    labels = dep["spec"]["template"]["metadata"].get("labels") or {}
+    if not sel or any(labels.get(k) != v for k, v in sel.items()):
+        fail(f"selector {sel} does not select the Deployment's pods {labels}")
+    lowest = replicas
+    if (root / K8S_HPA).is_file():
+        lowest = k8s_object(root, K8S_HPA, "HorizontalPodAutoscaler", "fms-server")["spec"].get("minReplicas", 1)
+    spec = pdb["spec"]
+    if "minAvailable" in spec:
+        m = spec["minAvailable"]
+        if lowest < 2:
+            fail(f"minAvailable {m!r} with as few as {lowest} replica: node drains block; run at least 2 "
+                 "replicas (HPA minReplicas) or no budget")
+        if isinstance(m, str) or not 1 <= m < lowest:
+            fail(f"minAvailable {m!r}: want an integer from 1 to {lowest - 1} (the fewest replicas, {lowest}, "
+                 "minus one, or drains block)")
+        return f"minAvailable {m} of at least {lowest} replicas"
+    if "maxUnavailable" in spec:
+        return f"maxUnavailable {spec['maxUnavailable']}"
+    fail("neither minAvailable nor maxUnavailable")
 
 
 def check_k8s_services_ingress(root: Path):
@@ -852,14 +1053,17 @@ def check_prometheus_scrape(root: Path):
     for sc in cfg.get("scrape_configs") or []:
         if sc.get("metrics_path", "/metrics") != "/metrics":
             continue
-        for st in sc.get("static_configs") or []:
-            for t in st.get("targets") or []:
-                if str(t).rsplit(":", 1)[-1] == str(API_PORT):
-                    rule_files = cfg.get("rule_files") or []
-                    if "alerts.yml" not in [Path(r).name for r in rule_files]:
-                        fail("rule_files does not load alerts.yml")
-                    detail = tools.promtool_check_config(root / PROMETHEUS)
-                    return f"job {sc.get('job_name')} -> {t}/metrics; promtool {tools.TOOLS.get('promtool')}: {detail}"
+        # static targets, or DNS discovery (one target per replica: A records of a service)
+        targets = [str(t) for st in sc.get("static_configs") or [] for t in st.get("targets") or []]
+        targets += [f"{n}:{d.get('port')}" for d in sc.get("dns_sd_configs") or [] for n in d.get("names") or []
+                    if d.get("type", "SRV") == "A"]
+        for t in targets:
+            if t.rsplit(":", 1)[-1] == str(API_PORT):
+                rule_files = cfg.get("rule_files") or []
+                if "alerts.yml" not in [Path(r).name for r in rule_files]:
+                    fail("rule_files does not load alerts.yml")
+                detail = tools.promtool_check_config(root / PROMETHEUS)
+                return f"job {sc.get('job_name')} -> {t}/metrics; promtool {tools.TOOLS.get('promtool')}: {detail}"
     fail(f"no scrape config scrapes /metrics on port {API_PORT}")
 
 
@@ -1122,6 +1326,108 @@ def check_live_postgres_backup(root: Path):
     return live.postgres_round_trip(root / "docker/scripts", admin)
 
 
+def metric_value(url: str, name: str) -> float | None:
+    try:
+        code, text = live.http_get(url + "/metrics", 2.0)
+    except OSError:
+        return None
+    if code != 200:
+        return None
+    m = re.search(rf"^{re.escape(name)} (\S+)$", text, re.M)
+    return float(m.group(1)) if m else None
+
+
+def wait_for(what: str, cond, timeout: float) -> float:
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        if cond():
+            return time.monotonic() - t0
+        time.sleep(0.1)
+    fail(f"{what}: not within {timeout:.0f}s")
+
+
+def check_live_replicas(root: Path, server: LiveServer):
+    """Two servers the way the k8s Deployment and the Swarm stack run them (their FMS_REPLICAS
+    value, a replica id each, one PostgreSQL database): one leads, the other serves and
+    follows, and takes over after the leader is killed; without PostgreSQL a replica refuses
+    to start."""
+    _, _, c = server_container(root)
+    values = {str(k8s_env(c).get("FMS_REPLICAS", {}).get("value", "")),
+              str((load_yaml(root, STACK)["services"]["fms-server"].get("environment") or {}).get("FMS_REPLICAS", ""))}
+    values.discard("")
+    if not values:
+        return "skipped: the manifests run a single server"
+    server.get()  # finds/builds the binary once
+    url = os.environ.get("FMS_TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
+
+    def start(tmp: Path, name: str, args: list[str]) -> live.Server:
+        wd = tmp / name
+        wd.mkdir()
+        live.make_dirs(wd)
+        port = live.free_port()
+        return live.Server(server.binary, wd, port, [
+            "--port", str(port), "--bind", "127.0.0.1", "--zenoh-listen", f"tcp/127.0.0.1:{live.free_port()}",
+            "--data-dir", str(wd / "data"), "--frontend-dir", str(wd / "www"), *args])
+
+    started: list[live.Server] = []
+    with tempfile.TemporaryDirectory(prefix="fms-check-replicas-") as tmp:
+        tmp = Path(tmp)
+        try:
+            # without PostgreSQL: refused (SQLite would be one database per replica)
+            for v in sorted(values):
+                srv = start(tmp, f"sqlite-{len(started)}", ["--replicas", v, "--replica-id", "check-sqlite"])
+                started.append(srv)
+                try:
+                    srv.proc.wait(20)
+                except Exception:
+                    fail(f"--replicas {v} without PostgreSQL: the server started on SQLite")
+                tail = srv.log_tail(20)
+                if "--replicas" in tail and re.search(r"unexpected argument|unknown", tail):
+                    raise ContractPending(f"the server has no --replicas: {srv.log_tail()}")
+                if srv.proc.returncode == 0 or "postgres" not in tail.lower():
+                    fail(f"--replicas {v} without PostgreSQL: exit {srv.proc.returncode}, {srv.log_tail()}")
+            if not live.postgres_reachable(url):
+                return f"refused without PostgreSQL (FMS_REPLICAS {sorted(values)}); the rest skipped: " \
+                       f"no PostgreSQL at {url} (set FMS_TEST_DATABASE_URL)"
+            admin = url.rsplit("/", 1)[0] + "/postgres"
+            db = f"fms_check_replicas_{os.getpid()}"
+            psql = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", admin, "-c"]
+            r = tools.run(psql + [f"CREATE DATABASE {db}"], timeout=30)
+            if r.returncode != 0:
+                fail(f"psql: {r.stderr.strip()[-300:]}")
+            try:
+                v = sorted(values)[0]
+                args = ["--replicas", v, "--database-url", url.rsplit("/", 1)[0] + "/" + db]
+                a = start(tmp, "a", args + ["--replica-id", "fms-server-check-a"])
+                started.append(a)
+                a.wait_healthy()
+                wait_for("replica a leads", lambda: metric_value(a.url, "fms_leader") == 1, 15)
+                b = start(tmp, "b", args + ["--replica-id", "fms-server-check-b"])
+                started.append(b)
+                b.wait_healthy()
+                wait_for("replica b ready", lambda: live.http_get(b.url + "/readyz")[0] == 200, 15)
+                time.sleep(1.5)  # a lease renewal: b must still follow
+                la, lb = metric_value(a.url, "fms_leader"), metric_value(b.url, "fms_leader")
+                if (la, lb) != (1, 0):
+                    fail(f"fms_leader a={la} b={lb}: want exactly one leader (1, 0)")
+                token = metric_value(a.url, "fms_lease_token")
+                os.killpg(a.proc.pid, signal.SIGKILL)  # kill -9 the leader, which this check started
+                a.proc.wait(10)
+                took = wait_for("replica b takes the lease over", lambda: metric_value(b.url, "fms_leader") == 1, 15)
+                tb = metric_value(b.url, "fms_lease_token")
+                if not (token and tb and tb > token):
+                    fail(f"lease token {token} -> {tb}: a new term must have a larger fencing token")
+            finally:
+                for srv in started:
+                    srv.stop()
+                tools.run(psql + [f"DROP DATABASE IF EXISTS {db} WITH (FORCE)"], timeout=30)
+        finally:
+            for srv in started:
+                srv.stop()
+    return (f"refused without PostgreSQL; on PostgreSQL with FMS_REPLICAS={sorted(values)[0]}: one leader "
+            f"(token {token:.0f}), the follower ready; after kill -9 it leads in {took:.1f}s (token {tb:.0f})")
+
+
 # --------------------------------------------------------------------- launch / ROS
 
 
@@ -1229,6 +1535,7 @@ def main() -> int:
         r.check(f"{STACK} valid against the compose-spec schema", lambda: check_compose_schema(root, STACK))
         r.check(f"{STACK} Swarm deploy settings; docker stack config", lambda: check_stack(root))
     r.check(f"{STACK} uses only known environment variables", lambda: check_compose_env(root, STACK))
+    r.check(f"{STACK} fms-server replicas and update order", lambda: check_stack_server(root))
 
     print("== Dockerfiles")
     for rel, targets in DOCKERFILES.items():
@@ -1245,6 +1552,7 @@ def main() -> int:
     r.check("k8s fms-server env, securityContext, resources, replicas",
             lambda: check_k8s_server_env_and_security(root))
     r.check("k8s HPA", lambda: check_k8s_hpa(root))
+    r.check("k8s PodDisruptionBudget", lambda: check_k8s_pdb(root))
     r.check("k8s services (8088, 7447) and ingress", lambda: check_k8s_services_ingress(root))
     r.check("k8s kustomization lists every manifest", lambda: check_kustomization(root))
 
@@ -1283,6 +1591,8 @@ def main() -> int:
             r.check("docker/scripts/healthcheck.sh against the server", lambda: check_live_healthcheck_script(root, server))
             for rel in SERVER_CONFIGS:
                 r.check(f"{rel} accepted by the server", lambda rel=rel: check_live_config(root, server, rel))
+            r.check("replicas as k8s and Swarm run them: PostgreSQL only, one leader, take-over after kill -9",
+                    lambda: check_live_replicas(root, server))
             r.check("backup.sh/restore.sh SQLite round trip (online backup)",
                     lambda: check_live_sqlite_backup(root, server))
             r.check("backup.sh/restore.sh PostgreSQL round trip", lambda: check_live_postgres_backup(root))
