@@ -89,7 +89,9 @@ pub struct Cli {
     pub log_file: Option<PathBuf>,
     /// Run as one of several replicas on a shared PostgreSQL database: the replica holding
     /// the dispatch lease dispatches, every replica serves the API (docs/scaling.md).
-    #[arg(long, env = "FMS_REPLICAS", value_parser = clap::builder::BoolishValueParser::new())]
+    /// `--replicas` alone means `--replicas true`.
+    #[arg(long, env = "FMS_REPLICAS", num_args = 0..=1, default_missing_value = "true",
+          value_parser = clap::builder::BoolishValueParser::new())]
     pub replicas: Option<bool>,
     /// This replica's name in the lease and logs (default: host name plus a random suffix).
     #[arg(long, env = "FMS_REPLICA_ID")]
@@ -759,6 +761,11 @@ mod tests {
             .unwrap()
             .replicas
             .is_none());
+        // `--replicas` alone switches it on; it takes a value too.
+        let bare = Cli::try_parse_from(["fms_server", "--replicas", "--port", "1"]).unwrap();
+        assert_eq!((bare.replicas, bare.port), (Some(true), Some(1)));
+        let off = Cli::try_parse_from(["fms_server", "--replicas", "false"]).unwrap();
+        assert_eq!(off.replicas, Some(false));
         let err = ServerConfig::resolve(on(None)).unwrap_err();
         assert!(err.to_string().contains("PostgreSQL"), "{err}");
         let c = ServerConfig::resolve(Cli {
