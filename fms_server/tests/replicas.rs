@@ -646,3 +646,166 @@ async fn two_router_mesh_serves_robots_on_either_router() {
     assert_eq!(runs.len(), 4, "{runs:?}");
     fleet.assert_server_alive();
 }
+
+/// Waits on a WebSocket until a `task_update` shows task `id` in `status`.
+async fn wait_ws_task_status(
+    http: &str,
+    id: &str,
+    status: &str,
+    ready: tokio::sync::oneshot::Sender<()>,
+) {
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{http}/ws"))
+        .await
+        .expect("websocket");
+    let _ = ready.send(());
+    tokio::time::timeout(DEADLINE, async {
+        while let Some(Ok(msg)) = ws.next().await {
+            let Ok(text) = msg.to_text() else { continue };
+            let v: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+            if v["type"] == "task_update" && v["task"]["id"] == id && v["task"]["status"] == status
+            {
+                return;
+            }
+        }
+        panic!("websocket closed");
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no task_update {status} for {id} on the follower's websocket"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_followers_commands_are_carried_out_by_the_leader() {
+    let (url, db) = fresh_pg_database().await;
+    let dir = temp_dir("replicas-follower");
+    let router = spawn_router(&[], false).await;
+    let a = Replica::start("a", &router.endpoint, &url, &dir).await;
+    wait_for(DEADLINE, "replica a to lead", || a.leads()).await;
+    let b = Replica::start("b", &router.endpoint, &url, &dir).await;
+    let _agents: Vec<Child> = (1..=2)
+        .map(|i| {
+            spawn_agent(
+                &dir,
+                &format!("r{i}"),
+                &router.endpoint,
+                &format!("{i},0,0"),
+            )
+        })
+        .collect();
+    for r in [&a, &b] {
+        wait_for(DEADLINE, "both robots online on both replicas", || async {
+            r.online().await == 2
+        })
+        .await;
+    }
+    let post = |r: &Replica, path: &str| {
+        let req = r.client.post(r.url(path)).json(&json!({}));
+        async move {
+            let resp = req.send().await.unwrap();
+            let status = resp.status().as_u16();
+            (status, resp.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+
+    // A long task created on the follower, canceled on the follower.
+    let (status, t) = b
+        .post_task(
+            "far",
+            &json!({"robot_id": "r1", "target": {"x": 40.0, "y": 10.0}}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 201, "{t}");
+    let id = task_id(&t);
+    wait_for(DEADLINE, "the task running", || async {
+        b.get(&format!("/api/tasks/{id}")).await["status"] == "ACTIVE"
+    })
+    .await;
+    // The follower's dashboard sees the leader's changes to it.
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    let seen = tokio::spawn({
+        let (http, id) = (b.http.clone(), id.clone());
+        async move { wait_ws_task_status(&http, &id, "CANCELED", ready_tx).await }
+    });
+    ready_rx.await.unwrap();
+    let (status, body) = post(&b, &format!("/api/tasks/{id}/cancel")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["id"], id.as_str());
+    wait_for(DEADLINE, "the task canceled", || async {
+        b.get(&format!("/api/tasks/{id}")).await["status"] == "CANCELED"
+    })
+    .await;
+    seen.await.unwrap();
+    // Refusals come back from the leader as the leader would give them.
+    let (status, body) = post(&b, &format!("/api/tasks/{id}/cancel")).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("INVALID_STATE")),
+        "{body}"
+    );
+    let (status, body) = post(&b, "/api/tasks/no-such-task/cancel").await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("TASK_NOT_FOUND")),
+        "{body}"
+    );
+
+    // The fleet e-stop through the follower: it stops the robots itself, the leader keeps it.
+    let sent_before = b.metric("fms_zenoh_commands_sent_total").await.unwrap();
+    let (status, body) = post(&b, "/api/fleet/emergency-stop").await;
+    assert_eq!((status, body["robots"].as_u64()), (200, Some(2)), "{body}");
+    wait_for(DEADLINE, "both robots e-stopped", || async {
+        b.get("/api/robots").await.as_array().is_some_and(|v| {
+            v.iter()
+                .filter(|r| r["state"]["mode"] == "ESTOPPED")
+                .count()
+                == 2
+        })
+    })
+    .await;
+    for r in [&a, &b] {
+        wait_for(DEADLINE, "the e-stop shown by both replicas", || async {
+            r.get("/api/fleet/status").await["estop_engaged"] == true
+        })
+        .await;
+    }
+    let (status, body) = post(&b, "/api/robots/r1/emergency-stop/release").await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("INVALID_STATE")),
+        "{body}"
+    );
+    let (status, body) = post(&b, "/api/fleet/emergency-stop/release").await;
+    assert_eq!(status, 200, "{body}");
+    wait_for(DEADLINE, "both robots released", || async {
+        b.get("/api/robots").await.as_array().is_some_and(|v| {
+            v.iter()
+                .filter(|r| r["state"]["mode"] == "ESTOPPED")
+                .count()
+                == 0
+        })
+    })
+    .await;
+    // The follower itself sent only the e-stop, one per robot; the leader did the rest.
+    assert_eq!(
+        b.metric("fms_zenoh_commands_sent_total").await,
+        Some(sent_before + 2.0)
+    );
+    let audit = a.get("/api/audit?limit=50").await;
+    let actions: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    for want in ["task.create", "task.cancel", "fleet.estop", "fleet.release"] {
+        assert!(
+            actions.contains(&want),
+            "{want} missing from the audit: {actions:?}"
+        );
+    }
+    assert!(a.leads().await && !b.leads().await);
+    drop(a);
+    drop(b);
+    drop_pg_database(&db).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
