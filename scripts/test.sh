@@ -2,11 +2,11 @@
 # Runs every fms test on this machine (the README's test command; .ci/run calls it):
 # builds the binaries the end-to-end tests start, checks the deployment and launch files,
 # runs the Rust tests (unit, protocol-doc, store conformance on SQLite and PostgreSQL,
-# end-to-end), then the dashboard's browser tests, schemathesis against the OpenAPI
-# document, the Zenoh TLS/ACL test, the ROS 2 checks (r2r type-check, colcon, ros2dds end to
+# end-to-end) and the smoke benchmark (scripts/bench_smoke.sh: fms_bench, nothing lost),
+# then the dashboard's browser tests, schemathesis against the OpenAPI document, the Zenoh TLS/ACL test, the ROS 2 checks (r2r type-check, colcon, ros2dds end to
 # end against Cyclone DDS peers), and a short cargo-fuzz run of the payload decoders. Each
 # installs what it needs (apt, pip, npm, cargo-fuzz) when missing.
-# FMS_QUICK=1 stops after the Rust tests.
+# FMS_QUICK=1 stops after the Rust tests and the smoke benchmark.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
@@ -31,6 +31,9 @@ python3 scripts/check_launch.py
 
 echo "== tests"
 cargo test --workspace --locked
+
+echo "== smoke benchmark: 500 robots x 5 Hz for 10 s, nothing lost (scripts/bench_smoke.sh)"
+scripts/bench_smoke.sh
 
 if [ "${FMS_QUICK:-0}" = 1 ]; then
     echo "== FMS_QUICK=1: skipping the browser, API, Zenoh ACL, ROS and fuzz checks"
