@@ -3,9 +3,10 @@
 # builds the binaries the end-to-end tests start, checks the deployment and launch files,
 # runs the Rust tests (unit, protocol-doc, store conformance on SQLite and PostgreSQL,
 # end-to-end) and the smoke benchmark (scripts/bench_smoke.sh: fms_bench, nothing lost),
-# then the dashboard's browser tests, schemathesis against the OpenAPI document, the Zenoh TLS/ACL test, the ROS 2 checks (r2r type-check, colcon, ros2dds end to
-# end against Cyclone DDS peers), and a short cargo-fuzz run of the payload decoders. Each
-# installs what it needs (apt, pip, npm, cargo-fuzz) when missing.
+# then the dashboard's browser tests, schemathesis against the OpenAPI document, the Zenoh
+# TLS/ACL test, the ROS 2 checks (r2r type-check, colcon, ros2dds end to end against
+# Cyclone DDS peers), and a short cargo-fuzz run of the payload decoders. Each installs
+# what it needs (apt, pip, npm, cargo-fuzz) when missing.
 # FMS_QUICK=1 stops after the Rust tests and the smoke benchmark.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
