@@ -17,8 +17,9 @@
 #   scale-100, scale-1000, scale-5000, scale-10000
 #                 the scaling curve: 3 dashboards on /ws?batch_ms=100 plus a per-message
 #                 latency probe watching 100 robots; scale-10000 also floods the server's
-#                 ingest and the raw Zenoh baselines (--saturation-s): loss, RSS and the
-#                 ingest ratio targets
+#                 ingest and the raw Zenoh baselines (--saturation-s): the ingest ratio
+#   ingest-10k    10,000 robots, one dashboard on /ws?batch_ms=100, 10 s warm-up: loss
+#                 (steady state) and RSS
 #   latency-1k    1,000 robots, 10 per-message dashboards (/ws, every robot): p99 latency
 #   dash100-1k    1,000 robots, 100 dashboards on /ws?batch_ms=100: server CPU
 #   api-10k       10,000 robots, GET /api/robots at 10 requests/s: p99
@@ -61,6 +62,7 @@ runs=(
     "scale-1000|--robots 1000 --duration-s $dur --ws-clients 3 --ws-batch-ms 100 --probe-watch 100"
     "scale-5000|--robots 5000 --duration-s $dur --ws-clients 3 --ws-batch-ms 100 --probe-watch 100"
     "scale-10000|--robots 10000 --duration-s $dur --ws-clients 3 --ws-batch-ms 100 --probe-watch 100 --saturation-s $sat"
+    "ingest-10k|--robots 10000 --duration-s $tdur --warmup-s 10 --ws-clients 1 --ws-batch-ms 100"
     "latency-1k|--robots 1000 --duration-s $tdur --ws-clients 10"
     "dash100-1k|--robots 1000 --duration-s $tdur --ws-clients 100 --ws-batch-ms 100"
     "api-10k|--robots 10000 --duration-s $tdur --ws-clients 0 --api-robots-rps 10"

@@ -168,6 +168,12 @@ def latency(r):
     return g(r, "probe", "latency") or g(d, "latency") or {}
 
 
+def window_loss(r):
+    """Loss in the measurement window (steady state): 1 - processed/offered."""
+    i = r["ingest"]
+    return max(0.0, 1 - i["processed_per_s"] / i["offered_per_s"]) if i["offered_per_s"] else 0.0
+
+
 def fmt(v, spec, dash="-"):
     return dash if v is None else format(v, spec)
 
@@ -180,7 +186,8 @@ def load_runs(d):
         if r.get("bench") == "fms_scale":
             r["_file"] = os.path.basename(p)
             runs.append(r)
-    order = ["scale-100", "scale-1000", "scale-5000", "scale-10000"]
+    order = ["scale-100", "scale-1000", "scale-5000", "scale-10000", "ingest-10k", "latency-1k",
+             "dash100-1k", "api-10k"]
     runs.sort(key=lambda r: (order.index(r.get("label")) if r.get("label") in order
                              else len(order), r.get("label") or ""))
     return runs
@@ -189,25 +196,31 @@ def load_runs(d):
 def targets(by):
     """(target, figure, met) for each of the issue's targets found in the runs."""
     out = []
-    r = by.get("scale-10000")
+    r = by.get("ingest-10k") or by.get("scale-10000")
     if r:
-        loss = r["ingest"]["loss_ratio"]
-        s = r.get("saturation") or {}
+        i = r["ingest"]
+        wl = window_loss(r)
+        out.append((f"10k robots x 10 Hz sustained: loss < 0.1 % [{r.get('label')}]",
+                    f"{100 * wl:.3f} % in the measurement window (processed {i['processed_per_s']:.0f}/s of "
+                    f"{i['offered_per_s']:.0f}/s offered); whole run incl. the start-up ramp "
+                    f"{100 * i['loss_ratio']:.3f} % ({i['lost']} of {i['published_total']})",
+                    wl < 0.001))
+    r = by.get("scale-10000") or by.get("ingest-10k")
+    s = (r or {}).get("saturation")
+    if s:
         ratios = [x for x in (s.get("ratio_routed"), s.get("ratio_embedded")) if x is not None]
-        ratio = min(ratios) if ratios else None
-        out.append(("10k robots x 10 Hz: loss < 0.1 %",
-                    f"{100 * loss:.4f} % ({r['ingest']['lost']} of {r['ingest']['published_total']}), "
-                    f"processed {r['ingest']['processed_per_s']:.0f}/s of {r['ingest']['offered_per_s']:.0f}/s offered",
-                    loss < 0.001))
-        if ratio is not None:
-            out.append(("ingest >= 50 % of the raw Zenoh baseline",
-                        f"fms {s['fms_processed_per_s']:.0f}/s; raw routed {fmt(s.get('baseline_routed_per_s'), '.0f')}/s "
-                        f"(x{fmt(s.get('ratio_routed'), '.2f')}), raw embedded {fmt(s.get('baseline_embedded_per_s'), '.0f')}/s "
-                        f"(x{fmt(s.get('ratio_embedded'), '.2f')})",
-                        ratio >= 0.5))
+        out.append((f"ingest >= 50 % of the raw Zenoh baseline [{r.get('label')}]",
+                    f"fms {s['fms_processed_per_s']:.0f}/s; raw routed {fmt(s.get('baseline_routed_per_s'), '.0f')}/s "
+                    f"(ratio {fmt(s.get('ratio_routed'), '.2f')}), raw embedded {fmt(s.get('baseline_embedded_per_s'), '.0f')}/s "
+                    f"(ratio {fmt(s.get('ratio_embedded'), '.2f')})",
+                    bool(ratios) and min(ratios) >= 0.5))
+    big = [x for x in (by.get("scale-10000"), by.get("ingest-10k"), by.get("api-10k")) if x]
+    if big:
+        rss = max(x["server"]["rss_peak_mib"] for x in big)
         out.append(("server RSS < 200 MB at 10k robots",
-                    f"{r['server']['rss_peak_mib']:.1f} MiB peak ({r['server']['rss_peak_mib'] * 1.048576:.1f} MB)",
-                    r["server"]["rss_peak_mib"] * 1.048576 < 200))
+                    f"{rss:.1f} MiB peak ({rss * 1.048576:.1f} MB), largest of "
+                    + ", ".join(x.get("label") or "?" for x in big),
+                    rss * 1.048576 < 200))
     r = by.get("latency-1k")
     if r:
         lat = latency(r)
@@ -238,7 +251,7 @@ def cmd_summary(a):
     if not runs:
         print(f"no fms_bench JSON in {a.dir}")
         return 1
-    head = ["run", "robots", "Hz", "ws", "offered/s", "processed/s", "loss %", "srv CPU",
+    head = ["run", "robots", "Hz", "ws", "offered/s", "processed/s", "win loss %", "run loss %", "srv CPU",
             "us/msg", "RSS MiB", "p50 ms", "p99 ms", "api p99", "load before->after", "other CPU"]
     rows = []
     for r in runs:
@@ -253,7 +266,7 @@ def cmd_summary(a):
         rows.append([
             r.get("label") or r["_file"], str(c["robots"]), f"{c['rate_hz']:g}", ws,
             f"{i['offered_per_s']:.0f}", f"{i['processed_per_s']:.0f}",
-            f"{100 * i['loss_ratio']:.4f}", f"{s['cpu_cores']:.2f}", f"{s['cpu_us_per_msg']:.1f}",
+            f"{100 * window_loss(r):.3f}", f"{100 * i['loss_ratio']:.3f}", f"{s['cpu_cores']:.2f}", f"{s['cpu_us_per_msg']:.1f}",
             f"{s['rss_peak_mib']:.1f}", fmt(lat.get("p50_ms"), ".2f"), fmt(lat.get("p99_ms"), ".2f"),
             fmt(g(r, "api_robots", "latency", "p99_ms"), ".2f"),
             f"{float(lb):.2f}->{float(la):.2f}", fmt(h.get("other_cpu_cores"), ".2f"),
