@@ -23,7 +23,10 @@ perf record -e cpu-clock -F 999 -g --call-graph dwarf,32768 -p "$pid" -o "$out.d
 wait $bench
 trap - EXIT
 cat "$out.txt"
+# (head closes the pipe early: no pipefail here)
+set +o pipefail
 perf report -i "$out.data" --children --sort symbol --stdio -g none 2>/dev/null \
     | grep '%' | grep -v 'inlined\|call_once\|catch_unwind\|do_call\|clone3\|start_thread\|thread_start\|backtrace\|run_worker\|block_on\|with_budget\|Harness\|Core<\|scoped\|worker::\|blocking::pool' \
     | head -80 | cut -c1-200 >"$out.top.txt"
+set -o pipefail
 echo "profile: $out.data, hottest symbols: $out.top.txt"
