@@ -16,7 +16,7 @@ BIN="$TARGET/debug/fms_bench"
 if [ ! -x "$BIN" ] || [ ! -x "$TARGET/debug/fms_server" ]; then
     cargo build -p fms_bench -p fms_server --bins --locked
 fi
-mkdir -p "$TARGET/bench"
+mkdir -p "$TARGET/bench-smoke"
 exec "$BIN" run --robots 500 --rate-hz 5 --warmup-s 2 --duration-s 10 --ws-clients 2 \
     --api-robots-rps 1 --max-s 180 --require-no-loss --label ci-smoke \
-    --json "$TARGET/bench/ci-smoke.json" "$@"
+    --json "$TARGET/bench-smoke/ci-smoke.json" "$@"

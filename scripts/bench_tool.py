@@ -142,7 +142,7 @@ def cmd_run(a):
     # Keep the attempt with the least background CPU as FILE.
     ok = [(h, r) for h, r in attempts if r is not None]
     if len(ok) > 1:
-        best = min(ok, key=lambda x: x[0]["other_cpu_cores"])
+        best = min(ok, key=lambda x: (x[0]["other_cpu_cores"], x[0]["load_before"][0]))
         if best is not ok[-1]:
             os.rename(a.json, f"{a.json}.try{ok[-1][0]['attempt']}")
             with open(a.json, "w") as f:
