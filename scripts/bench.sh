@@ -78,10 +78,10 @@ if [ "$build" = 1 ]; then
     echo "== release build (fms_bench, fms_server)"
     cargo build --release -p fms_bench -p fms_server --locked
 fi
-[ -x "$BIN" ] && [ -x "$TARGET/release/fms_server" ] || {
+if [ ! -x "$BIN" ] || [ ! -x "$TARGET/release/fms_server" ]; then
     echo "no release build in $TARGET/release (run without --no-build)" >&2
     exit 1
-}
+fi
 mkdir -p "$out"
 # The commit the figures belong to (fms_bench records it in each JSON).
 export FMS_BENCH_COMMIT="${FMS_BENCH_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- fms_server fms_bench fms_msgs fms_agent Cargo.lock 2>/dev/null || echo -dirty)}"
