@@ -2,11 +2,12 @@
 # Runs every fms test on this machine (the README's test command; .ci/run calls it):
 # builds the binaries the end-to-end tests start, checks the deployment and launch files,
 # runs the Rust tests (unit, protocol-doc, store conformance on SQLite and PostgreSQL,
-# end-to-end), then the dashboard's browser tests, schemathesis against the OpenAPI
-# document, the Zenoh TLS/ACL test, the ROS 2 checks (r2r type-check, colcon, ros2dds end to
-# end against Cyclone DDS peers), and a short cargo-fuzz run of the payload decoders. Each
-# installs what it needs (apt, pip, npm, cargo-fuzz) when missing.
-# FMS_QUICK=1 stops after the Rust tests.
+# end-to-end) and the smoke benchmark (scripts/bench_smoke.sh: fms_bench, nothing lost),
+# then the dashboard's browser tests, schemathesis against the OpenAPI document, the Zenoh
+# TLS/ACL test, the ROS 2 checks (r2r type-check, colcon, ros2dds end to end against
+# Cyclone DDS peers), and a short cargo-fuzz run of the payload decoders. Each installs
+# what it needs (apt, pip, npm, cargo-fuzz) when missing.
+# FMS_QUICK=1 stops after the Rust tests and the smoke benchmark.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
@@ -34,6 +35,9 @@ echo "== tests"
 FMS_ZENOH_PYTHON="$(scripts/zenoh_venv.sh)"
 export FMS_ZENOH_PYTHON
 cargo test --workspace --locked
+
+echo "== smoke benchmark: 500 robots x 5 Hz for 10 s, nothing lost (scripts/bench_smoke.sh)"
+scripts/bench_smoke.sh
 
 if [ "${FMS_QUICK:-0}" = 1 ]; then
     echo "== FMS_QUICK=1: skipping the browser, API, Zenoh ACL, ROS and fuzz checks"
