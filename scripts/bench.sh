@@ -22,7 +22,10 @@
 #                 (steady state) and RSS
 #   latency-1k    1,000 robots, 10 per-message dashboards (/ws, every robot): p99 latency
 #   dash100-1k    1,000 robots, 100 dashboards on /ws?batch_ms=100: server CPU
-#   api-10k       10,000 robots, GET /api/robots at 10 requests/s: p99
+#   api-10k       10,000 robots, GET /api/robots at 10 requests/s: p99 (no live client, so
+#                 every request encodes every robot's state)
+#   api-10k-dash  the same with one dashboard connected (the usual case): the list reuses
+#                 the states the server already encoded for live clients
 #
 # The machine should be otherwise idle: before each run the script waits (up to
 # FMS_BENCH_WAIT_S, default 600 s) for the 1-minute load average to fall below
@@ -66,6 +69,7 @@ runs=(
     "latency-1k|--robots 1000 --duration-s $tdur --ws-clients 10"
     "dash100-1k|--robots 1000 --duration-s $tdur --ws-clients 100 --ws-batch-ms 100"
     "api-10k|--robots 10000 --duration-s $tdur --ws-clients 0 --api-robots-rps 10"
+    "api-10k-dash|--robots 10000 --duration-s $tdur --ws-clients 1 --ws-batch-ms 100 --api-robots-rps 10"
 )
 if [ "$list" = 1 ]; then
     printf '%s\n' "${runs[@]}" | sed 's/|/\t/'

@@ -203,7 +203,8 @@ fn on_state(shared: &Shared, coord: &CoordinatorHandle, sample: &Sample) {
     }
     shared.metrics.message(MsgKind::State);
     let now = unix_ms();
-    let body = shared.hub.has_listeners().then(|| encode(&state));
+    let body: Option<std::sync::Arc<[u8]>> =
+        shared.hub.has_listeners().then(|| encode(&state).into());
     // A teleop lease changing hands is audited (the agent holds it; its state names it).
     let lease = state.teleop_operator.clone();
     let lease_changed;
@@ -214,7 +215,7 @@ fn on_state(shared: &Shared, coord: &CoordinatorHandle, sample: &Sample) {
             .and_then(|e| e.state.as_ref())
             .and_then(|s| s.teleop_operator.as_ref());
         lease_changed = before != lease.as_ref();
-        let Some(applied) = reg.on_state_named(id, state, now) else {
+        let Some(applied) = reg.on_state_named(id, state, body.clone(), now) else {
             return;
         };
         let e = applied.entry;

@@ -2,7 +2,9 @@
 //! message staleness, for robots speaking our protocol or the legacy split form.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
+use fms_msgs::codec::encode_into;
 use fms_msgs::{Battery, Pose, RobotId, RobotMode, RobotState, Velocity, PROTOCOL_VERSION};
 use serde::Serialize;
 
@@ -45,6 +47,11 @@ pub struct RobotEntry {
     #[serde(skip)]
     #[schema(ignore)]
     token: TokenState,
+    /// `state` as JSON, when the ingest had already encoded it (for live clients): lists of
+    /// the whole fleet copy it instead of encoding every state again.
+    #[serde(skip)]
+    #[schema(ignore)]
+    state_json: Option<Arc<[u8]>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,7 +71,31 @@ impl RobotEntry {
             last_seen_ms: now,
             state: None,
             token: TokenState::Never,
+            state_json: None,
         }
+    }
+
+    /// Appends this entry as JSON, exactly as `serde` writes it, reusing the encoded state.
+    pub fn write_json(&self, buf: &mut Vec<u8>) {
+        buf.extend_from_slice(br#"{"id":"#);
+        encode_into(buf, &self.id);
+        buf.extend_from_slice(br#","presence":"#);
+        encode_into(buf, &self.presence);
+        buf.extend_from_slice(if self.legacy {
+            br#","legacy":true"#.as_slice()
+        } else {
+            br#","legacy":false"#.as_slice()
+        });
+        buf.extend_from_slice(br#","first_seen_ms":"#);
+        encode_into(buf, &self.first_seen_ms);
+        buf.extend_from_slice(br#","last_seen_ms":"#);
+        encode_into(buf, &self.last_seen_ms);
+        buf.extend_from_slice(br#","state":"#);
+        match (&self.state_json, &self.state) {
+            (Some(json), Some(_)) => buf.extend_from_slice(json),
+            (_, state) => encode_into(buf, state),
+        }
+        buf.push(b'}');
     }
 
     pub fn mode(&self) -> Option<RobotMode> {
@@ -146,6 +177,22 @@ impl Registry {
         self.robots.values()
     }
 
+    /// Every robot as a JSON array sorted by id (the body of `GET /api/robots`).
+    pub fn robots_json(&self) -> Vec<u8> {
+        let mut entries: Vec<&RobotEntry> = self.robots.values().collect();
+        entries.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+        let mut buf = Vec::with_capacity(64 + entries.len() * 512);
+        buf.push(b'[');
+        for (i, e) in entries.iter().enumerate() {
+            if i > 0 {
+                buf.push(b',');
+            }
+            e.write_json(&mut buf);
+        }
+        buf.push(b']');
+        buf
+    }
+
     pub fn len(&self) -> usize {
         self.robots.len()
     }
@@ -192,17 +239,19 @@ impl Registry {
         state: RobotState,
         now: u64,
     ) -> Option<PresenceChange> {
-        self.on_state_named(id.as_str(), state, now)
+        self.on_state_named(id.as_str(), state, None, now)
             .and_then(|a| a.change)
     }
 
     /// [`Registry::on_state`] for a robot named by text (a valid [`RobotId`]; an invalid one
     /// is ignored and gives None). Also says whether the state was taken and what the entry
     /// now is, so the caller can publish it without a second lookup.
+    /// `json`: the state already encoded, if the caller has it.
     pub fn on_state_named(
         &mut self,
         id: &str,
         state: RobotState,
+        json: Option<Arc<[u8]>>,
         now: u64,
     ) -> Option<StateApplied<'_>> {
         let (change, taken, entry) = self.touch(id, now, |e| {
@@ -214,6 +263,7 @@ impl Registry {
                 .is_none_or(|old| state.stamp_ms >= old.stamp_ms || state.seq < old.seq);
             if newer {
                 e.state = Some(state);
+                e.state_json = json;
             }
             newer
         })?;
@@ -234,6 +284,7 @@ impl Registry {
         self.touch(id.as_str(), now, |e| {
             e.last_seen_ms = now;
             e.legacy = true;
+            e.state_json = None;
             let state = e.state.get_or_insert_with(|| RobotState {
                 protocol: PROTOCOL_VERSION,
                 seq: 0,
@@ -327,6 +378,47 @@ mod tests {
             task: None,
             teleop_operator: None,
         }
+    }
+
+    #[test]
+    fn fleet_json_matches_serde_and_reuses_encoded_states() {
+        let mut r = Registry::new(PresenceParams::default());
+        // "b": no encoded state; "a": an encoded state; "c": a legacy robot; "d": no state.
+        r.on_token(&id("b"), true, 0);
+        r.on_state(&id("b"), state(100), 100);
+        let mut s = state(200);
+        s.pose = Pose::new(0.1 + 0.2, -1e-7, 3.0);
+        s.teleop_operator = Some("ana \"x\"".into());
+        let json: Arc<[u8]> = fms_msgs::encode(&s).into();
+        r.on_state_named("a", s.clone(), Some(json.clone()), 200)
+            .unwrap();
+        r.on_legacy(&id("c"), LegacyUpdate::Pose(Pose::new(3.0, 4.0, 1.0)), 10);
+        r.on_token(&id("d"), true, 5);
+        let body = r.robots_json();
+        let mut entries: Vec<&RobotEntry> = r.robots().collect();
+        entries.sort_by(|x, y| x.id.cmp(&y.id));
+        let want = fms_msgs::codec::to_value(&entries);
+        let got: fms_msgs::codec::JsonValue = fms_msgs::decode(&body).unwrap();
+        assert_eq!(got, want);
+        assert_eq!(
+            got.as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["id"].as_str().unwrap())
+                .collect::<Vec<_>>(),
+            ["a", "b", "c", "d"]
+        );
+        // The cached bytes are what is served for "a".
+        let text = String::from_utf8(body).unwrap();
+        assert!(text.contains(std::str::from_utf8(&json).unwrap()));
+        // A legacy update drops the cache (the state changed without it).
+        r.on_legacy(&id("a"), LegacyUpdate::Mode(RobotMode::Charging), 300);
+        let got: fms_msgs::codec::JsonValue = fms_msgs::decode(&r.robots_json()).unwrap();
+        assert_eq!(got[0]["state"]["mode"], "CHARGING");
+        assert_eq!(
+            Registry::new(PresenceParams::default()).robots_json(),
+            b"[]"
+        );
     }
 
     #[test]

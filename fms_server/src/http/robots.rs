@@ -1,6 +1,8 @@
 //! `/api/robots`: the fleet's robots, one robot, and per-robot cancel and e-stop.
 
 use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::IntoResponse;
 use axum::Json;
 use serde::Serialize;
 
@@ -20,10 +22,11 @@ fn not_found(id: &str) -> ApiError {
 /// Every robot with its presence and latest state, by id.
 #[utoipa::path(get, path = "/api/robots", tag = "robots",
     responses((status = 200, body = [RobotEntry]), (status = 401, body = super::error::ErrorEnvelope), (status = 429, body = super::error::ErrorEnvelope)))]
-pub async fn list(State(st): State<AppState>) -> Json<Vec<RobotEntry>> {
-    let mut robots: Vec<RobotEntry> = st.shared.registry().robots().cloned().collect();
-    robots.sort_by(|a, b| a.id.cmp(&b.id));
-    Json(robots)
+pub async fn list(State(st): State<AppState>) -> impl IntoResponse {
+    // Written straight from the registry, reusing the states the ingest already encoded:
+    // no clone of the fleet, no second encoding of 10,000 states.
+    let body = st.shared.registry().robots_json();
+    ([(header::CONTENT_TYPE, "application/json")], body)
 }
 
 #[utoipa::path(get, path = "/api/robots/{id}", tag = "robots",
