@@ -95,30 +95,6 @@ fn spawn_agent(dir: &Path, id: &str, endpoint: &str, pose: &str) -> Child {
         .expect("start fms_agent")
 }
 
-/// How many times each task ran on the robots, from the agents' logs in `dir`.
-fn executions(dir: &Path) -> HashMap<String, usize> {
-    let mut count = HashMap::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        let is_log = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .is_some_and(|n| n.starts_with("agent-") && n.ends_with(".log"));
-        if !is_log {
-            continue;
-        }
-        let log = std::fs::read_to_string(&path).unwrap_or_default();
-        for line in log.lines().filter(|l| l.contains("executing task")) {
-            let task = line
-                .split_whitespace()
-                .find_map(|w| w.strip_prefix("task_id="))
-                .unwrap_or_else(|| panic!("no task_id in {line:?}"));
-            *count.entry(task.to_owned()).or_insert(0) += 1;
-        }
-    }
-    count
-}
-
 /// One `fms_server --replicas` process, a Zenoh client of `router`.
 struct Replica {
     child: Child,
@@ -438,7 +414,7 @@ async fn leader_killed_mid_run_loses_and_duplicates_nothing() {
     );
 
     let tasks = b.tasks().await;
-    assert_each_completed_once(&tasks, &executions(&dir), TASKS);
+    assert_each_completed_once(&tasks, &executions_in(&dir), TASKS);
     assert!(b.leads().await);
     drop(a);
     drop(b);
@@ -596,7 +572,7 @@ async fn leader_cut_off_from_postgres_steps_down_and_sends_nothing_after() {
         Some(sent_when_down)
     );
     let tasks = b.tasks().await;
-    assert_each_completed_once(&tasks, &executions(&dir), 16);
+    assert_each_completed_once(&tasks, &executions_in(&dir), 16);
     drop(a);
     drop(b);
     drop_pg_database(&db).await;

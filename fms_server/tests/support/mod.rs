@@ -288,19 +288,7 @@ impl Fleet {
 
     /// How many times each task id was executed, from the agents' logs.
     pub fn executions(&self) -> std::collections::HashMap<String, usize> {
-        let mut count = std::collections::HashMap::new();
-        for (id, _) in &self.agents {
-            let log = std::fs::read_to_string(self.dir.join(format!("agent-{id}.log")))
-                .unwrap_or_default();
-            for line in log.lines().filter(|l| l.contains("executing task")) {
-                let task = line
-                    .split_whitespace()
-                    .find_map(|w| w.strip_prefix("task_id="))
-                    .unwrap_or_else(|| panic!("no task_id in {line:?}"));
-                *count.entry(task.to_owned()).or_insert(0) += 1;
-            }
-        }
-        count
+        executions_in(&self.dir)
     }
 
     pub async fn count_status(&self, status: &str) -> usize {
@@ -360,6 +348,31 @@ impl Drop for Fleet {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
+}
+
+/// How many times each task ran on the robots, from the logs of the agents started with
+/// their log in `dir` (`agent-{id}.log`).
+pub fn executions_in(dir: &std::path::Path) -> std::collections::HashMap<String, usize> {
+    let mut count = std::collections::HashMap::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let is_log = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with("agent-") && n.ends_with(".log"));
+        if !is_log {
+            continue;
+        }
+        let log = std::fs::read_to_string(&path).unwrap_or_default();
+        for line in log.lines().filter(|l| l.contains("executing task")) {
+            let task = line
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix("task_id="))
+                .unwrap_or_else(|| panic!("no task_id in {line:?}"));
+            *count.entry(task.to_owned()).or_insert(0) += 1;
+        }
+    }
+    count
 }
 
 /// A fresh PostgreSQL database for one test (dropped by `drop_pg_database`).
