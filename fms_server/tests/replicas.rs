@@ -206,6 +206,25 @@ impl Replica {
     }
 }
 
+/// Agents r1..rN on `router`, 1 m apart; returns once every replica shows them all online.
+async fn spawn_robots(
+    dir: &Path,
+    router: &Router,
+    n: usize,
+    replicas: [&Replica; 2],
+) -> Vec<Child> {
+    let agents = (1..=n)
+        .map(|i| spawn_agent(dir, &format!("r{i}"), &router.endpoint, &format!("{i},0,0")))
+        .collect();
+    for r in replicas {
+        wait_for(DEADLINE, "every robot online on both replicas", || async {
+            r.online().await == n
+        })
+        .await;
+    }
+    agents
+}
+
 async fn wait_for<F, Fut>(deadline: Duration, what: &str, mut check: F) -> Duration
 where
     F: FnMut() -> Fut,
@@ -308,22 +327,7 @@ async fn leader_killed_mid_run_loses_and_duplicates_nothing() {
     let mut a = Replica::start("a", &router.endpoint, &url, &dir).await;
     wait_for(DEADLINE, "replica a to lead", || a.leads()).await;
     let b = Replica::start("b", &router.endpoint, &url, &dir).await;
-    let _agents: Vec<Child> = (1..=ROBOTS)
-        .map(|i| {
-            spawn_agent(
-                &dir,
-                &format!("r{i}"),
-                &router.endpoint,
-                &format!("{},0,0", i),
-            )
-        })
-        .collect();
-    for r in [&a, &b] {
-        wait_for(DEADLINE, "every robot online on both replicas", || async {
-            r.online().await == ROBOTS
-        })
-        .await;
-    }
+    let _agents = spawn_robots(&dir, &router, ROBOTS, [&a, &b]).await;
     assert!(!b.leads().await, "two leaders");
 
     // A task created on the follower is dispatched by the leader.
@@ -481,22 +485,7 @@ async fn leader_cut_off_from_postgres_steps_down_and_sends_nothing_after() {
     let a = Replica::start("a", &router.endpoint, &proxied, &dir).await;
     wait_for(DEADLINE, "replica a to lead", || a.leads()).await;
     let b = Replica::start("b", &router.endpoint, &url, &dir).await;
-    let _agents: Vec<Child> = (1..=ROBOTS)
-        .map(|i| {
-            spawn_agent(
-                &dir,
-                &format!("r{i}"),
-                &router.endpoint,
-                &format!("{i},0,0"),
-            )
-        })
-        .collect();
-    for r in [&a, &b] {
-        wait_for(DEADLINE, "every robot online on both replicas", || async {
-            r.online().await == ROBOTS
-        })
-        .await;
-    }
+    let _agents = spawn_robots(&dir, &router, ROBOTS, [&a, &b]).await;
     for i in 0..8 {
         let (status, t) = a.post_task(&format!("cut-{i}"), &target(i)).await.unwrap();
         assert_eq!(status, 201, "{t}");
@@ -657,22 +646,7 @@ async fn a_followers_commands_are_carried_out_by_the_leader() {
     let a = Replica::start("a", &router.endpoint, &url, &dir).await;
     wait_for(DEADLINE, "replica a to lead", || a.leads()).await;
     let b = Replica::start("b", &router.endpoint, &url, &dir).await;
-    let _agents: Vec<Child> = (1..=2)
-        .map(|i| {
-            spawn_agent(
-                &dir,
-                &format!("r{i}"),
-                &router.endpoint,
-                &format!("{i},0,0"),
-            )
-        })
-        .collect();
-    for r in [&a, &b] {
-        wait_for(DEADLINE, "both robots online on both replicas", || async {
-            r.online().await == 2
-        })
-        .await;
-    }
+    let _agents = spawn_robots(&dir, &router, 2, [&a, &b]).await;
     let post = |r: &Replica, path: &str| {
         let req = r.client.post(r.url(path)).json(&json!({}));
         async move {

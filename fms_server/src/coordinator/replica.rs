@@ -327,15 +327,9 @@ impl Coordinator {
             } => {
                 if engage {
                     // Stopping cannot wait for a leader: every replica sends it at once.
-                    let cmd = fms_msgs::EstopCommand {
-                        engage: true,
-                        reason: Some("fleet emergency stop".into()),
-                    };
+                    let cmd = engine::fleet_estop_cmd(true);
                     for v in self.views().iter().filter(|v| v.online) {
-                        self.send_always(
-                            keys::robot_key(&v.id, RobotTopic::CmdEstop),
-                            encode(&cmd),
-                        );
+                        self.stop_now(&v.id, &cmd);
                     }
                 }
                 let req = ReplicaRequest::FleetEstop { engage, actor };
@@ -350,11 +344,7 @@ impl Coordinator {
                 reply,
             } => {
                 if engage {
-                    let cmd = fms_msgs::EstopCommand {
-                        engage: true,
-                        reason: Some("operator emergency stop".into()),
-                    };
-                    self.send_always(keys::robot_key(&robot, RobotTopic::CmdEstop), encode(&cmd));
+                    self.stop_now(&robot, &engine::robot_estop_cmd(true));
                 }
                 let req = ReplicaRequest::RobotEstop {
                     robot_id: robot,
@@ -379,6 +369,11 @@ impl Coordinator {
             Request::RobotEvent { .. } | Request::TeleopLease { .. } => {}
             Request::Leadership(_) => unreachable!("handled by handle"),
         }
+    }
+
+    /// A follower's e-stop: sent at once, whoever leads.
+    fn stop_now(&self, robot: &RobotId, cmd: &fms_msgs::EstopCommand) {
+        self.send_always(keys::robot_key(robot, RobotTopic::CmdEstop), encode(cmd));
     }
 
     /// A follower creates a task straight in the store; the leader takes it in.

@@ -479,13 +479,7 @@ impl TaskEngine {
             return Err(TaskError::FleetEstopEngaged);
         }
         Ok(vec![
-            Effect::SendEstop(
-                robot.clone(),
-                EstopCommand {
-                    engage,
-                    reason: Some("operator emergency stop".into()),
-                },
-            ),
+            Effect::SendEstop(robot.clone(), robot_estop_cmd(engage)),
             Effect::System(SystemEventKind::Estop {
                 robot_id: Some(robot.clone()),
                 engaged: engage,
@@ -633,10 +627,19 @@ impl TaskEngine {
     }
 }
 
-fn fleet_estop_cmd(engage: bool) -> EstopCommand {
+/// The command of the fleet e-stop (engage or release).
+pub fn fleet_estop_cmd(engage: bool) -> EstopCommand {
     EstopCommand {
         engage,
         reason: Some("fleet emergency stop".into()),
+    }
+}
+
+/// The command of one robot's e-stop (engage or release).
+pub fn robot_estop_cmd(engage: bool) -> EstopCommand {
+    EstopCommand {
+        engage,
+        reason: Some("operator emergency stop".into()),
     }
 }
 
