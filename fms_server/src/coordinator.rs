@@ -19,16 +19,21 @@ use fms_msgs::{
 };
 use tokio::sync::{mpsc, oneshot};
 
-use crate::fleet::engine::{self, Effect, RobotView, TaskEngine, FLEET_ESTOP_SETTING};
+use crate::fleet::engine::{self, Effect, Refused, RobotView, TaskEngine, FLEET_ESTOP_SETTING};
 use crate::fleet::lease::Transition;
 use crate::fleet::registry::{Presence, PresenceChange, Registry};
 use crate::fleet::tasks::{NewTask, Task, TaskError};
 use crate::hub::{Hub, LiveMessage};
 use crate::leader::Leadership;
+use crate::log_gate::{LogGate, LOG_EVERY_MS};
 use crate::metrics::Metrics;
 use crate::store::{AuditEntry, Batch, Fence, Store, StoreError, Write};
 
 mod replica;
+mod safety;
+
+pub use safety::EstopDone;
+use safety::Unpersisted;
 
 use replica::{answer, ReplicaAnswer, RELAY_OVERLAP_MS};
 
@@ -140,13 +145,13 @@ pub enum Request {
     FleetEstop {
         engage: bool,
         actor: String,
-        reply: Reply<usize>,
+        reply: Reply<EstopDone>,
     },
     RobotEstop {
         robot: RobotId,
         engage: bool,
         actor: String,
-        reply: Reply<()>,
+        reply: Reply<EstopDone>,
     },
     /// A robot's teleop lease changed hands (seen in its state): audited.
     TeleopLease {
@@ -222,7 +227,8 @@ impl CoordinatorHandle {
         .await
     }
 
-    pub async fn fleet_estop(&self, engage: bool, actor: &str) -> Result<usize, CoordError> {
+    /// Engages or releases the fleet e-stop: sent to the robots first, then persisted.
+    pub async fn fleet_estop(&self, engage: bool, actor: &str) -> Result<EstopDone, CoordError> {
         let actor = actor.to_owned();
         self.ask(|reply| Request::FleetEstop {
             engage,
@@ -237,7 +243,7 @@ impl CoordinatorHandle {
         robot: RobotId,
         engage: bool,
         actor: &str,
-    ) -> Result<(), CoordError> {
+    ) -> Result<EstopDone, CoordError> {
         let actor = actor.to_owned();
         self.ask(|reply| Request::RobotEstop {
             robot,
@@ -265,6 +271,11 @@ pub struct Coordinator {
     relay_failing: bool,
     /// The last commit failed (an outage is logged when it starts and ends, not per write).
     store_failing: bool,
+    /// E-stops and releases sent to robots whose writes the store refused: retried every
+    /// tick, their commands re-sent, until they commit.
+    unpersisted: Unpersisted,
+    /// Robot events refused as implausible, logged once per robot and minute.
+    implausible_log: LogGate,
 }
 
 impl Coordinator {
@@ -291,6 +302,8 @@ impl Coordinator {
             relay_from: unix_ms().saturating_sub(RELAY_OVERLAP_MS),
             relay_failing: false,
             store_failing: false,
+            unpersisted: Unpersisted::default(),
+            implausible_log: LogGate::new(LOG_EVERY_MS),
         };
         (me, CoordinatorHandle { tx })
     }
@@ -376,11 +389,17 @@ impl Coordinator {
             }
             Request::RobotEvent { robot, event } => match self.engine.on_event(&robot, &event, now)
             {
-                Some(fx) => {
+                Ok(fx) => {
                     self.apply_logged(fx, Vec::new()).await;
                     self.dispatch(now).await;
                 }
-                None => self.shared.metrics.duplicate_event(),
+                Err(Refused::Duplicate) => self.shared.metrics.duplicate_event(),
+                Err(Refused::Implausible(why)) => {
+                    self.shared.metrics.implausible_event();
+                    if self.implausible_log.allow(robot.as_str(), now) {
+                        tracing::warn!(robot_id = %robot, "robot event refused (not stored): {why}; is the robot's clock right? (logged once a minute per robot)");
+                    }
+                }
             },
             Request::Presence(change) => {
                 let kind = presence_event(&change);
@@ -397,6 +416,7 @@ impl Coordinator {
                 self.dispatch(now).await;
             }
             Request::Tick => {
+                self.retry_unpersisted(now).await;
                 if self.replica.is_some() {
                     self.take_in(now).await;
                 }
@@ -449,7 +469,7 @@ impl Coordinator {
         actor: &str,
         now: u64,
         done: Option<u64>,
-    ) -> Result<usize, CoordError> {
+    ) -> Result<EstopDone, CoordError> {
         let views = self.views();
         let action = if engage {
             "fleet.estop"
@@ -459,11 +479,12 @@ impl Coordinator {
         let mut extra = vec![audit(now, actor, action, None, None)];
         extra.extend(done.map(|rid| answer(rid, now, &ReplicaAnswer::Done { count: views.len() })));
         let fx = self.engine.set_fleet_estop(engage, &views, now);
-        let result = self.apply(fx, extra).await;
-        if result.is_ok() {
-            self.shared.fleet_estop.store(engage, Ordering::Relaxed);
-        }
-        result.map(|_| views.len())
+        self.shared.fleet_estop.store(engage, Ordering::Relaxed);
+        let warning = self.apply_estop(fx, extra, now).await?;
+        Ok(EstopDone {
+            robots: views.len(),
+            warning,
+        })
     }
 
     async fn robot_estop(
@@ -473,7 +494,7 @@ impl Coordinator {
         actor: &str,
         now: u64,
         done: Option<u64>,
-    ) -> Result<(), CoordError> {
+    ) -> Result<EstopDone, CoordError> {
         let action = if engage {
             "robot.estop"
         } else {
@@ -481,10 +502,9 @@ impl Coordinator {
         };
         let mut extra = vec![audit(now, actor, action, Some(&robot), None)];
         extra.extend(done.map(|rid| answer(rid, now, &ReplicaAnswer::Done { count: 1 })));
-        match self.engine.set_robot_estop(&robot, engage) {
-            Ok(fx) => self.apply(fx, extra).await,
-            Err(e) => Err(e.into()),
-        }
+        let fx = self.engine.set_robot_estop(&robot, engage)?;
+        let warning = self.apply_estop(fx, extra, now).await?;
+        Ok(EstopDone { robots: 1, warning })
     }
 
     async fn create(
@@ -583,6 +603,9 @@ impl Coordinator {
                 tracing::info!("the store accepts writes again");
             }
             self.store_failing = committed.is_err();
+            if committed.is_err() {
+                self.shared.metrics.store_write_failed();
+            }
             match committed {
                 Ok(()) => {}
                 Err(StoreError::Fenced(token)) => {
@@ -616,16 +639,7 @@ impl Coordinator {
                     self.send(keys::robot_key(&robot, RobotTopic::CmdEstop), encode(&cmd));
                 }
                 Effect::Cursor(..) | Effect::Setting(..) => {}
-                Effect::System(kind) => {
-                    let event = SystemEvent {
-                        stamp_ms: unix_ms(),
-                        kind,
-                    };
-                    self.shared
-                        .hub
-                        .publish(None, &LiveMessage::SystemEvent { event: &event });
-                    self.send(keys::SYSTEM_EVENT.to_owned(), encode(&event));
-                }
+                Effect::System(kind) => self.system_event(kind),
             }
         }
         Ok(())
@@ -645,6 +659,8 @@ impl Coordinator {
         };
         match loaded.await {
             Ok((open, cursors, estop)) => {
+                // An e-stop or release the store has not taken yet still holds.
+                let estop = self.unpersisted.fleet_estop().unwrap_or(estop);
                 self.engine.reload(open, cursors, estop, unix_ms());
                 self.shared.fleet_estop.store(estop, Ordering::Relaxed);
                 tracing::warn!("task engine reloaded from the store after a failed write");
@@ -654,6 +670,18 @@ impl Coordinator {
             }
             Err(e) => tracing::error!("store unreachable; engine may be ahead of it: {e}"),
         }
+    }
+
+    /// Tells live clients and Zenoh subscribers about a fleet event.
+    fn system_event(&self, kind: SystemEventKind) {
+        let event = SystemEvent {
+            stamp_ms: unix_ms(),
+            kind,
+        };
+        self.shared
+            .hub
+            .publish(None, &LiveMessage::SystemEvent { event: &event });
+        self.send(keys::SYSTEM_EVENT.to_owned(), encode(&event));
     }
 
     /// Publishes a command, unless this replica does not (or no longer) lead.

@@ -13,6 +13,7 @@ pub mod http;
 pub mod hub;
 pub mod leader;
 pub mod link;
+pub mod log_gate;
 pub mod logging;
 pub mod map;
 pub mod metrics;

@@ -41,6 +41,12 @@ pub struct Metrics {
     messages: [AtomicU64; 5],
     rejected: AtomicU64,
     duplicate_events: AtomicU64,
+    /// Events refused as implausible (epoch ahead of the server's clock, seq out of reach).
+    implausible_events: AtomicU64,
+    /// E-stop commands and releases sent to robots but not yet persisted (1 while any).
+    estop_unpersisted: AtomicU64,
+    /// Commits the store refused (a full disk, an unreachable database).
+    store_write_failures: AtomicU64,
     commands_sent: AtomicU64,
     /// Tasks that ended COMPLETED, FAILED, CANCELED (in that order) since the start.
     outcomes: [AtomicU64; 3],
@@ -83,6 +89,23 @@ impl Metrics {
 
     pub fn duplicate_event(&self) {
         self.duplicate_events.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn implausible_event(&self) {
+        self.implausible_events.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn implausible_events_total(&self) -> u64 {
+        self.implausible_events.load(Ordering::Relaxed)
+    }
+
+    pub fn set_estop_unpersisted(&self, pending: bool) {
+        self.estop_unpersisted
+            .store(u64::from(pending), Ordering::Relaxed);
+    }
+
+    pub fn store_write_failed(&self) {
+        self.store_write_failures.fetch_add(1, Ordering::Relaxed);
     }
 
     /// A task reached `status`; terminal statuses are counted by outcome.
@@ -158,6 +181,11 @@ impl Metrics {
             );
         }
         gauge(
+            "fms_estop_unpersisted",
+            "1 while an e-stop or release was sent to robots but the store has not persisted it yet (it is re-sent until it has).",
+            self.estop_unpersisted.load(Ordering::Relaxed),
+        );
+        gauge(
             "fms_websocket_clients",
             "Connected WebSocket clients.",
             s.ws_clients as u64,
@@ -209,6 +237,16 @@ impl Metrics {
             "fms_zenoh_events_duplicate_total",
             "Robot events ignored as already applied.",
             self.duplicate_events.load(Ordering::Relaxed),
+        );
+        counter(
+            "fms_zenoh_events_implausible_total",
+            "Robot events refused as implausible (epoch ahead of the server's clock, seq out of reach); never stored.",
+            self.implausible_events_total(),
+        );
+        counter(
+            "fms_store_write_failures_total",
+            "Store commits that failed (a full disk, an unreachable database).",
+            self.store_write_failures.load(Ordering::Relaxed),
         );
         counter(
             "fms_zenoh_commands_sent_total",

@@ -73,6 +73,27 @@ async fn forward(store: &dyn Store, req: &ReplicaRequest) -> Result<usize, Coord
     }
 }
 
+/// A follower's answer to an e-stop it forwarded: an engage was already sent by this
+/// replica, so a store that fails to take the request is a warning, not a failure.
+fn followed_estop(
+    engage: bool,
+    result: Result<usize, CoordError>,
+) -> Result<super::EstopDone, CoordError> {
+    match result {
+        Ok(robots) => Ok(super::EstopDone {
+            robots,
+            warning: None,
+        }),
+        Err(CoordError::Store(e)) if engage => Ok(super::EstopDone {
+            robots: 0,
+            warning: Some(format!(
+                "sent to the robots by this replica, but not recorded ({e}); the leader resends it only once the store takes the request"
+            )),
+        }),
+        Err(e) => Err(e),
+    }
+}
+
 pub(super) fn answer(id: u64, now: u64, a: &ReplicaAnswer) -> Write {
     Write::RequestDone {
         id,
@@ -252,9 +273,10 @@ impl Coordinator {
                 .cancel_robot(robot_id, &actor, now, done)
                 .await
                 .map(|_| 1),
-            ReplicaRequest::FleetEstop { engage, actor } => {
-                self.fleet_estop(engage, &actor, now, done).await
-            }
+            ReplicaRequest::FleetEstop { engage, actor } => self
+                .fleet_estop(engage, &actor, now, done)
+                .await
+                .map(|d| d.robots),
             ReplicaRequest::RobotEstop {
                 robot_id,
                 engage,
@@ -334,7 +356,8 @@ impl Coordinator {
                 }
                 let req = ReplicaRequest::FleetEstop { engage, actor };
                 tokio::spawn(async move {
-                    let _ = reply.send(forward(&*store, &req).await);
+                    let result = forward(&*store, &req).await;
+                    let _ = reply.send(followed_estop(engage, result));
                 });
             }
             Request::RobotEstop {
@@ -352,7 +375,8 @@ impl Coordinator {
                     actor,
                 };
                 tokio::spawn(async move {
-                    let _ = reply.send(forward(&*store, &req).await.map(|_| ()));
+                    let result = forward(&*store, &req).await.map(|_| 1);
+                    let _ = reply.send(followed_estop(engage, result));
                 });
             }
             Request::Presence(change) => {

@@ -6,10 +6,7 @@
 use std::collections::{HashMap, HashSet};
 
 use fms_msgs::codec::JsonValue;
-use fms_msgs::{
-    CancelCommand, EstopCommand, EventKind, Pose, RobotEvent, RobotId, SystemEventKind,
-    TaskCommand, TaskId,
-};
+use fms_msgs::{CancelCommand, EstopCommand, Pose, RobotId, SystemEventKind, TaskCommand, TaskId};
 
 use super::registry::PresenceChange;
 use super::tasks::{HistoryEntry, NewTask, Task, TaskError, TaskStatus};
@@ -130,6 +127,12 @@ pub struct TaskEngine {
     offline_since: HashMap<RobotId, u64>,
     /// ACTIVE tasks their robot does not report, since when.
     unreported_since: HashMap<TaskId, u64>,
+    /// Robots e-stopped on their own (by an operator, or as they reported): no task is
+    /// dispatched to them until they are released.
+    robot_estops: HashSet<RobotId>,
+    /// Robots back from OFFLINE: their next event may start a new epoch in any order
+    /// (see [`events`]).
+    new_session: HashSet<RobotId>,
 }
 
 fn is_charge(task: &Task) -> bool {
@@ -163,7 +166,12 @@ impl TaskEngine {
         now: u64,
     ) -> Self {
         let mut e = Self::new(params, locations);
-        e.cursors = cursors;
+        // A cursor no agent could have produced (a forged or clock-skewed event stored by an
+        // older server) is dropped: the robot's next event sets it again.
+        e.cursors = cursors
+            .into_iter()
+            .filter(|(_, c)| events::plausible(c.epoch, c.seq, now).is_ok())
+            .collect();
         e.fleet_estop = fleet_estop;
         for t in tasks.into_iter().filter(|t| !t.status.is_terminal()) {
             if let Some(r) = &t.assigned_robot {
@@ -306,15 +314,35 @@ impl TaskEngine {
         now: u64,
     ) -> Result<(Task, Vec<Effect>), TaskError> {
         check_new(&self.params, &new, robots, |rid| {
-            self.task_of(rid).is_some()
+            self.task_of(rid).is_some() || self.robot_estops.contains(rid)
         })?;
-        let task = new_task(&self.params, id.clone(), new, now);
+        let mut task = new_task(&self.params, id.clone(), new, now);
+        task.history[0].note = self.waiting_reason(&task, robots);
         self.open.insert(id.clone(), task.clone());
         let mut fx = vec![Effect::Persist(task)];
         fx.extend(self.dispatch(robots, now));
         // Dispatch assigns but never ends a task, so it is still open here.
         let task = self.open[&id].clone();
         Ok((task, order(fx)))
+    }
+
+    /// Why a new task cannot be dispatched at once, if an e-stop holds it back (shown in its
+    /// history while it waits).
+    fn waiting_reason(&self, task: &Task, robots: &[RobotView]) -> Option<String> {
+        if self.fleet_estop {
+            return Some("waiting: the fleet emergency stop is engaged".into());
+        }
+        let rid = task.robot_id.as_ref()?;
+        let view = robots.iter().find(|r| &r.id == rid);
+        (self.robot_estops.contains(rid) || view.is_some_and(|r| r.estopped)).then(|| {
+            format!("waiting: robot {rid} is emergency-stopped; the task starts after its release")
+        })
+    }
+
+    /// Whether a robot is e-stopped, as it reports or as the engine knows (an e-stop sent a
+    /// moment ago shows in the robot's state only later).
+    fn stopped(&self, r: &RobotView) -> bool {
+        r.estopped || self.robot_estops.contains(&r.id)
     }
 
     /// Takes in an open task this engine does not know, created in the store by another
@@ -448,6 +476,10 @@ impl TaskEngine {
     pub fn set_fleet_estop(&mut self, engage: bool, robots: &[RobotView], now: u64) -> Vec<Effect> {
         self.fleet_estop = engage;
         self.estop_sends.clear();
+        if !engage {
+            // A release releases every robot (agents hold one e-stop, whoever engaged it).
+            self.robot_estops.clear();
+        }
         let mut fx = vec![Effect::Setting(
             FLEET_ESTOP_SETTING.into(),
             JsonValue::Bool(engage),
@@ -478,6 +510,11 @@ impl TaskEngine {
         if !engage && self.fleet_estop {
             return Err(TaskError::FleetEstopEngaged);
         }
+        if engage {
+            self.robot_estops.insert(robot.clone());
+        } else {
+            self.robot_estops.remove(robot);
+        }
         Ok(vec![
             Effect::SendEstop(robot.clone(), robot_estop_cmd(engage)),
             Effect::System(SystemEventKind::Estop {
@@ -497,133 +534,20 @@ impl TaskEngine {
             }
             Presence::Online => {
                 self.offline_since.remove(robot);
+                if change.from != Some(Presence::Stale) {
+                    self.new_session.insert(robot.clone());
+                }
                 if self.fleet_estop {
                     fx.push(Effect::SendEstop(robot.clone(), fleet_estop_cmd(true)));
                     self.estop_sends.insert(robot.clone(), self.retry(now));
+                } else if self.robot_estops.contains(robot) {
+                    // An operator's e-stop outlives an agent restart.
+                    fx.push(Effect::SendEstop(robot.clone(), robot_estop_cmd(true)));
                 }
             }
             Presence::Stale => {}
         }
         fx
-    }
-
-    /// A robot event. Each `(epoch, seq)` is applied once; duplicates and stale epochs are
-    /// ignored (returns `None`).
-    pub fn on_event(&mut self, robot: &RobotId, ev: &RobotEvent, now: u64) -> Option<Vec<Effect>> {
-        let fresh = match self.cursors.get(robot) {
-            None => true,
-            Some(c) => ev.epoch > c.epoch || (ev.epoch == c.epoch && ev.seq > c.seq),
-        };
-        if !fresh {
-            return None;
-        }
-        let cursor = EventCursor {
-            epoch: ev.epoch,
-            seq: ev.seq,
-        };
-        self.cursors.insert(robot.clone(), cursor);
-        let mut fx = vec![Effect::Cursor(robot.clone(), cursor)];
-        // Events without a task (errors, e-stop) show in the robot's state.
-        let Some(task_id) = ev.event.task_id().cloned() else {
-            return Some(fx);
-        };
-        let mine = self
-            .open
-            .get(&task_id)
-            .is_some_and(|t| t.assigned_robot.as_ref() == Some(robot));
-        if !mine {
-            // The robot works on a task that is over or belongs to another robot: stop it.
-            let running = matches!(
-                ev.event,
-                EventKind::TaskAccepted { .. }
-                    | EventKind::TaskStarted { .. }
-                    | EventKind::TaskProgress { .. }
-            );
-            if running {
-                fx.push(Effect::SendCancel(
-                    robot.clone(),
-                    CancelCommand {
-                        task_id: Some(task_id.clone()),
-                    },
-                ));
-            }
-            return Some(fx);
-        }
-        // Any event about the task from its robot acknowledges the command.
-        self.task_sends.remove(&task_id);
-        let status = self.open[&task_id].status;
-        match &ev.event {
-            EventKind::TaskAccepted { .. } => {}
-            EventKind::TaskStarted { .. } => {
-                if status == TaskStatus::Assigned {
-                    let t = self.open.get_mut(&task_id).expect("open");
-                    t.transition(TaskStatus::Active, now, None);
-                    fx.push(Effect::Persist(t.clone()));
-                }
-            }
-            EventKind::TaskProgress { progress, .. } => {
-                let t = self.open.get_mut(&task_id).expect("open");
-                if status == TaskStatus::Assigned {
-                    t.transition(TaskStatus::Active, now, Some("progress reported".into()));
-                }
-                if progress.is_finite() && *progress > t.progress {
-                    t.progress = progress.min(1.0);
-                    t.updated_ms = now;
-                }
-                fx.push(Effect::Persist(t.clone()));
-            }
-            EventKind::TaskCompleted { .. } => {
-                self.finish(&task_id, TaskStatus::Completed, now, None, &mut fx)
-            }
-            EventKind::TaskCanceled { .. } => {
-                if self.preempting.contains(&task_id) {
-                    self.requeue(
-                        &task_id,
-                        now,
-                        "preempted by an urgent task".into(),
-                        false,
-                        &mut fx,
-                    );
-                } else {
-                    self.finish(&task_id, TaskStatus::Canceled, now, None, &mut fx);
-                }
-            }
-            EventKind::TaskFailed { reason, .. } => {
-                let t = &self.open[&task_id];
-                let retry = !self.cancels.contains_key(&task_id)
-                    && !reason.contains("emergency stop")
-                    && t.failures < t.retries;
-                if retry {
-                    let t = self.open.get_mut(&task_id).expect("open");
-                    t.failures += 1;
-                    let note = format!(
-                        "navigation failed ({reason}); retry {} of {}",
-                        t.failures, t.retries
-                    );
-                    self.requeue(&task_id, now, note, true, &mut fx);
-                } else {
-                    self.finish(
-                        &task_id,
-                        TaskStatus::Failed,
-                        now,
-                        Some(reason.clone()),
-                        &mut fx,
-                    );
-                }
-            }
-            EventKind::TaskRejected { reason, .. } => {
-                self.requeue(
-                    &task_id,
-                    now,
-                    format!("rejected by robot: {reason}"),
-                    true,
-                    &mut fx,
-                );
-            }
-            EventKind::Error { .. } | EventKind::EstopEngaged { .. } | EventKind::EstopReleased => {
-            }
-        }
-        Some(order(fx))
     }
 }
 
@@ -643,7 +567,10 @@ pub fn robot_estop_cmd(engage: bool) -> EstopCommand {
     }
 }
 
+mod events;
 mod upkeep;
+
+pub use events::{plausible, Refused, EPOCH_AHEAD_MARGIN_MS};
 
 #[cfg(test)]
 mod props;

@@ -93,6 +93,9 @@ pub struct EstopReply {
     pub engaged: bool,
     /// Robots the command was sent to.
     pub robots: usize,
+    /// Set when the command was sent but could not be persisted (see docs/security.md).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
 }
 
 /// Engages the fleet emergency stop (persisted; resent until every robot shows it).
@@ -103,10 +106,11 @@ pub async fn estop(
     Actor(who): Actor,
 ) -> Result<Json<EstopReply>, ApiError> {
     tracing::warn!(by = %who.name, "fleet emergency stop engaged");
-    let robots = st.coord.fleet_estop(true, &who.name).await?;
+    let done = st.coord.fleet_estop(true, &who.name).await?;
     Ok(Json(EstopReply {
         engaged: true,
-        robots,
+        robots: done.robots,
+        warning: done.warning,
     }))
 }
 
@@ -118,9 +122,10 @@ pub async fn release(
     Actor(who): Actor,
 ) -> Result<Json<EstopReply>, ApiError> {
     tracing::warn!(by = %who.name, "fleet emergency stop released");
-    let robots = st.coord.fleet_estop(false, &who.name).await?;
+    let done = st.coord.fleet_estop(false, &who.name).await?;
     Ok(Json(EstopReply {
         engaged: false,
-        robots,
+        robots: done.robots,
+        warning: done.warning,
     }))
 }

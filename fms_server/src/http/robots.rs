@@ -13,6 +13,9 @@ use crate::fleet::registry::RobotEntry;
 pub struct Ack {
     pub robot_id: String,
     pub accepted: bool,
+    /// Set when the command was sent but could not be persisted (see docs/security.md).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
 }
 
 fn not_found(id: &str) -> ApiError {
@@ -67,6 +70,7 @@ pub async fn cancel(
     Ok(Json(Ack {
         robot_id: id.to_string(),
         accepted: true,
+        warning: None,
     }))
 }
 
@@ -80,10 +84,11 @@ pub async fn estop(
     Path(id): Path<String>,
 ) -> Result<Json<Ack>, ApiError> {
     let id = known(&st, &id)?;
-    st.coord.robot_estop(id.clone(), true, &who.name).await?;
+    let done = st.coord.robot_estop(id.clone(), true, &who.name).await?;
     Ok(Json(Ack {
         robot_id: id.to_string(),
         accepted: true,
+        warning: done.warning,
     }))
 }
 
@@ -97,9 +102,10 @@ pub async fn release(
     Path(id): Path<String>,
 ) -> Result<Json<Ack>, ApiError> {
     let id = known(&st, &id)?;
-    st.coord.robot_estop(id.clone(), false, &who.name).await?;
+    let done = st.coord.robot_estop(id.clone(), false, &who.name).await?;
     Ok(Json(Ack {
         robot_id: id.to_string(),
         accepted: true,
+        warning: done.warning,
     }))
 }

@@ -314,7 +314,7 @@ impl Harness {
                     stamp_ms: now,
                     event,
                 };
-                if let Some(fx) = self.engine.on_event(&rid(r), &ev, now) {
+                if let Ok(fx) = self.engine.on_event(&rid(r), &ev, now) {
                     self.absorb(fx)?;
                 }
             }

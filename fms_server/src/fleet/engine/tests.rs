@@ -1,7 +1,7 @@
 //! Tests of the task engine in simulated time: lifecycle, dispatch, acknowledgements and
 //! resends, lost robots, reconciliation, retries, preemption, charging and restore.
 
-use fms_msgs::{Goal, Pose, Priority, RobotEvent};
+use fms_msgs::{EventKind, Goal, Pose, Priority, RobotEvent};
 
 use super::*;
 use crate::fleet::registry::PresenceChange;
@@ -179,10 +179,18 @@ fn duplicate_and_stale_events_apply_once() {
         .unwrap();
     let a = rid("a");
     let started = ev(5, 1, EventKind::TaskStarted { task_id: tid("t1") });
-    assert!(e.on_event(&a, &started, 1).is_some());
-    assert!(e.on_event(&a, &started, 2).is_none(), "duplicate applied");
+    assert!(e.on_event(&a, &started, 1).is_ok());
+    assert_eq!(
+        e.on_event(&a, &started, 2),
+        Err(Refused::Duplicate),
+        "duplicate applied"
+    );
     let old = ev(4, 9, EventKind::TaskCompleted { task_id: tid("t1") });
-    assert!(e.on_event(&a, &old, 3).is_none(), "old epoch applied");
+    assert_eq!(
+        e.on_event(&a, &old, 3),
+        Err(Refused::Duplicate),
+        "old epoch applied"
+    );
     // A new agent run (higher epoch) restarts seq at 1.
     let fx = e
         .on_event(
@@ -722,4 +730,187 @@ fn has_queued_says_when_dispatch_has_work() {
     assert!(e.has_queued());
     e.set_fleet_estop(true, &[], 1);
     assert!(!e.has_queued(), "an e-stopped fleet dispatches nothing");
+}
+
+// --- Issue 15: event sequencing cannot be poisoned; e-stopped robots keep their tasks ---
+
+const NOW: u64 = 1_767_225_600_000;
+
+fn completed(fx: &[Effect]) -> bool {
+    persisted(fx)
+        .iter()
+        .any(|t| t.status == TaskStatus::Completed)
+}
+
+#[test]
+fn an_implausible_event_is_refused_and_never_becomes_the_cursor() {
+    let mut e = engine();
+    let robots = [robot("a", 0.0, 90.0)];
+    e.create(
+        tid("t"),
+        new_task(None, 1.0, Priority::Normal),
+        &robots,
+        NOW,
+    )
+    .unwrap();
+    let a = rid("a");
+    let epoch = NOW - 60_000;
+    e.on_event(
+        &a,
+        &ev(epoch, 1, EventKind::TaskStarted { task_id: tid("t") }),
+        NOW,
+    )
+    .unwrap();
+    // The issue's poison: an epoch far beyond the server's clock.
+    let poison = ev(9_000_000_000_000_000_000, 1, EventKind::EstopReleased);
+    assert!(matches!(
+        e.on_event(&a, &poison, NOW + 1),
+        Err(Refused::Implausible(_))
+    ));
+    // A seq no agent started a minute ago could reach.
+    let far = ev(epoch, 1_000_000_000, EventKind::EstopReleased);
+    assert!(matches!(
+        e.on_event(&a, &far, NOW + 2),
+        Err(Refused::Implausible(_))
+    ));
+    // The robot's real events still apply: its task ends.
+    let done = ev(epoch, 2, EventKind::TaskCompleted { task_id: tid("t") });
+    assert!(completed(&e.on_event(&a, &done, NOW + 3).unwrap()));
+}
+
+#[test]
+fn a_poisoned_stored_cursor_is_dropped_on_restore() {
+    let a = rid("a");
+    let t = {
+        let mut e = engine();
+        let robots = [robot("a", 0.0, 90.0)];
+        let (_, fx) = e
+            .create(
+                tid("t"),
+                new_task(None, 1.0, Priority::Normal),
+                &robots,
+                NOW,
+            )
+            .unwrap();
+        persisted(&fx).last().map(|t| (*t).clone()).unwrap()
+    };
+    let poisoned = HashMap::from([(
+        a.clone(),
+        EventCursor {
+            epoch: 9_000_000_000_000_000_000,
+            seq: 1,
+        },
+    )]);
+    let mut e = TaskEngine::restore(EngineParams::default(), &[], vec![t], poisoned, false, NOW);
+    let done = ev(
+        NOW - 5_000,
+        7,
+        EventKind::TaskCompleted { task_id: tid("t") },
+    );
+    assert!(completed(&e.on_event(&a, &done, NOW).unwrap()));
+}
+
+#[test]
+fn a_robot_back_from_offline_may_start_a_lower_epoch() {
+    let mut e = engine();
+    let robots = [robot("a", 0.0, 90.0)];
+    e.create(
+        tid("t"),
+        new_task(None, 1.0, Priority::Normal),
+        &robots,
+        NOW,
+    )
+    .unwrap();
+    let a = rid("a");
+    // The agent's clock ran 30 s ahead (within the margin) when it started...
+    let skewed = NOW + 30_000;
+    e.on_event(
+        &a,
+        &ev(skewed, 1, EventKind::TaskStarted { task_id: tid("t") }),
+        NOW,
+    )
+    .unwrap();
+    // ...then was set right and the agent restarted: a lower epoch, stale for now.
+    let fixed = NOW + 1_000;
+    let done = ev(fixed, 1, EventKind::TaskCompleted { task_id: tid("t") });
+    assert_eq!(e.on_event(&a, &done, NOW + 1_000), Err(Refused::Duplicate));
+    // Its new session (OFFLINE, then ONLINE) lets its new epoch in.
+    for (from, to) in [
+        (Some(Presence::Online), Presence::Offline),
+        (Some(Presence::Offline), Presence::Online),
+    ] {
+        e.on_presence(
+            &PresenceChange {
+                robot_id: a.clone(),
+                from,
+                to,
+            },
+            NOW + 1_500,
+        );
+    }
+    assert!(completed(&e.on_event(&a, &done, NOW + 2_000).unwrap()));
+}
+
+#[test]
+fn a_task_for_an_estopped_robot_waits_for_the_release() {
+    let mut e = engine();
+    let robots = [robot("a", 0.0, 90.0)];
+    let a = rid("a");
+    e.set_robot_estop(&a, true).unwrap();
+    // The robot's state does not show the e-stop yet: the engine knows it anyway.
+    let (task, fx) = e
+        .create(
+            tid("t"),
+            new_task(Some("a"), 1.0, Priority::Normal),
+            &robots,
+            NOW,
+        )
+        .unwrap();
+    assert_eq!(task.status, TaskStatus::Queued);
+    assert!(
+        sent_tasks(&fx).is_empty(),
+        "dispatched to an e-stopped robot"
+    );
+    let note = task.history[0].note.clone().unwrap_or_default();
+    assert!(note.contains("emergency-stopped"), "{note}");
+    assert!(sent_tasks(&e.tick(&robots, NOW + 5_000)).is_empty());
+    e.set_robot_estop(&a, false).unwrap();
+    assert_eq!(sent_tasks(&e.tick(&robots, NOW + 6_000)).len(), 1);
+}
+
+#[test]
+fn rejections_for_an_estop_spend_no_attempts() {
+    let mut e = engine();
+    let robots = [robot("a", 0.0, 90.0)];
+    let a = rid("a");
+    let (_, fx) = e
+        .create(
+            tid("t"),
+            new_task(Some("a"), 1.0, Priority::Normal),
+            &robots,
+            NOW,
+        )
+        .unwrap();
+    assert_eq!(sent_tasks(&fx).len(), 1);
+    // The robot was e-stopped a moment ago (by its own button): it refuses.
+    let refuse = ev(
+        NOW,
+        1,
+        EventKind::TaskRejected {
+            task_id: tid("t"),
+            reason: "emergency stop engaged".into(),
+        },
+    );
+    let fx = e.on_event(&a, &refuse, NOW + 1).unwrap();
+    let t = persisted(&fx)[0];
+    assert_eq!((t.status, t.attempts), (TaskStatus::Queued, 0));
+    // Until the robot says it is released, nothing is sent to it again.
+    for i in 0..10 {
+        assert!(sent_tasks(&e.tick(&robots, NOW + 1_000 * i)).is_empty());
+    }
+    e.on_event(&a, &ev(NOW, 2, EventKind::EstopReleased), NOW + 20_000)
+        .unwrap();
+    let fx = e.tick(&robots, NOW + 21_000);
+    assert_eq!(sent_tasks(&fx).len(), 1);
+    assert_eq!(persisted(&fx)[0].attempts, 1);
 }

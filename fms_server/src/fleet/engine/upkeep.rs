@@ -210,7 +210,7 @@ impl TaskEngine {
             .filter(|r| {
                 r.online
                     && r.idle
-                    && !r.estopped
+                    && !self.stopped(r)
                     && !r.charging
                     && r.battery < self.params.min_battery
             })
@@ -291,7 +291,7 @@ impl TaskEngine {
             .filter(|r| {
                 r.online
                     && r.idle
-                    && !r.estopped
+                    && !self.stopped(r)
                     && r.current_task.is_none()
                     && !busy.contains(&r.id)
             })
