@@ -136,7 +136,11 @@ impl Fleet {
         server_extra: &[&str],
     ) -> Fleet {
         let dir = temp_dir(tag);
-        let mut server_args = vec!["--data-dir".to_owned(), dir.display().to_string()];
+        // The store lives in the fleet's directory unless the caller names a data dir.
+        let mut server_args = Vec::new();
+        if !server_extra.contains(&"--data-dir") {
+            server_args.extend(["--data-dir".to_owned(), dir.display().to_string()]);
+        }
         if let Some(url) = database_url {
             server_args.extend(["--database-url".to_owned(), url.to_owned()]);
         }
