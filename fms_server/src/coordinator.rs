@@ -276,6 +276,8 @@ pub struct Coordinator {
     unpersisted: Unpersisted,
     /// Robot events refused as implausible, logged once per robot and minute.
     implausible_log: LogGate,
+    /// Presence changes of unconfirmed robot ids, logged once per id and minute.
+    unknown_log: LogGate,
 }
 
 impl Coordinator {
@@ -304,6 +306,7 @@ impl Coordinator {
             store_failing: false,
             unpersisted: Unpersisted::default(),
             implausible_log: LogGate::new(LOG_EVERY_MS),
+            unknown_log: LogGate::new(LOG_EVERY_MS),
         };
         (me, CoordinatorHandle { tx })
     }
@@ -403,7 +406,7 @@ impl Coordinator {
             },
             Request::Presence(change) => {
                 let kind = presence_event(&change);
-                tracing::info!(robot_id = %change.robot_id, from = ?change.from, to = ?change.to, "presence");
+                self.log_presence(&change, now);
                 let mut fx = vec![Effect::System(kind)];
                 fx.extend(self.engine.on_presence(&change, now));
                 let seen = Write::Robot {
@@ -672,6 +675,19 @@ impl Coordinator {
         }
     }
 
+    /// Logs a presence change: always for confirmed robots, once per id and minute for ids
+    /// heard of only briefly (anyone can publish under any id).
+    fn log_presence(&mut self, change: &PresenceChange, now: u64) {
+        let id = &change.robot_id;
+        if self.shared.registry().is_confirmed(id) {
+            tracing::info!(robot_id = %id, from = ?change.from, to = ?change.to, "presence");
+        } else if self.unknown_log.allow(id.as_str(), now) {
+            tracing::info!(robot_id = %id, from = ?change.from, to = ?change.to, "presence of an unconfirmed robot id (no liveliness token, heard of only briefly; logged once a minute per id)");
+        } else {
+            tracing::debug!(robot_id = %id, from = ?change.from, to = ?change.to, "presence");
+        }
+    }
+
     /// Tells live clients and Zenoh subscribers about a fleet event.
     fn system_event(&self, kind: SystemEventKind) {
         let event = SystemEvent {
@@ -717,8 +733,19 @@ fn create_audit(now: u64, actor: String, task: &Task) -> Write {
         action: "task.create".into(),
         robot_id: task.robot_id.clone(),
         task_id: Some(task.id.clone()),
-        detail: JsonValue::String(format!("{:?}, priority {:?}", task.goal, task.priority)),
+        detail: create_detail(task),
     })
+}
+
+/// What an audit row of a created task says about it, as JSON.
+fn create_detail(task: &Task) -> JsonValue {
+    let mut d = codec::JsonMap::new();
+    d.insert("goal".into(), codec::to_value(&task.goal));
+    d.insert("priority".into(), codec::to_value(&task.priority));
+    if let Some(location) = &task.location {
+        d.insert("location".into(), JsonValue::String(location.clone()));
+    }
+    JsonValue::Object(d)
 }
 
 /// An audit row for a command given through the API.

@@ -106,6 +106,14 @@ impl RobotEntry {
         self.state.as_ref().map(|s| s.battery.percentage)
     }
 
+    /// Whether the robot has shown it really exists: it declared a liveliness token, or it
+    /// has been heard of for at least `stale_after_ms` (a one-off message from an unknown id
+    /// is not a robot yet). Once confirmed, always confirmed.
+    fn confirmed(&self, p: &PresenceParams) -> bool {
+        self.token != TokenState::Never
+            || self.last_seen_ms.saturating_sub(self.first_seen_ms) >= p.stale_after_ms
+    }
+
     fn compute(&self, now: u64, p: &PresenceParams) -> Presence {
         let age = now.saturating_sub(self.last_seen_ms);
         match self.token {
@@ -335,9 +343,20 @@ impl Registry {
         .and_then(|(change, (), _)| change)
     }
 
-    /// Re-evaluates staleness; returns every robot whose presence changed.
+    /// Whether the robot is known and confirmed (see [`RobotEntry`]'s rules): presence
+    /// changes of unconfirmed ids are logged sparingly.
+    pub fn is_confirmed(&self, id: &RobotId) -> bool {
+        self.robots
+            .get(id)
+            .is_some_and(|e| e.confirmed(&self.params))
+    }
+
+    /// Re-evaluates staleness; returns every robot whose presence changed. Robots that were
+    /// never confirmed are forgotten one tick after they went OFFLINE.
     pub fn tick(&mut self, now: u64) -> Vec<PresenceChange> {
         let params = self.params;
+        self.robots
+            .retain(|_, e| e.presence != Presence::Offline || e.confirmed(&params));
         let mut changes = Vec::new();
         for e in self.robots.values_mut() {
             let to = e.compute(now, &params);
@@ -357,6 +376,32 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_off_ids_are_forgotten_once_offline_and_real_robots_kept() {
+        let p = PresenceParams::default();
+        let mut r = Registry::new(p);
+        // A one-off message from an unknown id, a legacy robot heard for a while, a robot
+        // with a token that went away.
+        r.on_state(&id("ghost"), state(1), 0);
+        for t in (0..=3_000).step_by(1_000) {
+            r.on_legacy(&id("old"), LegacyUpdate::Heartbeat, t);
+        }
+        r.on_token(&id("agent"), true, 0);
+        r.on_token(&id("agent"), false, 100);
+        assert!(!r.is_confirmed(&id("ghost")));
+        assert!(r.is_confirmed(&id("old")) && r.is_confirmed(&id("agent")));
+        let late = 3_000 + p.offline_after_ms + 1;
+        let changes = r.tick(late);
+        assert!(changes
+            .iter()
+            .any(|c| c.robot_id == id("ghost") && c.to == Presence::Offline));
+        assert_eq!(r.len(), 3, "forgotten before it was seen OFFLINE");
+        r.tick(late + 250);
+        let mut left: Vec<&str> = r.robots().map(|e| e.id.as_str()).collect();
+        left.sort();
+        assert_eq!(left, ["agent", "old"]);
+    }
 
     fn id(s: &str) -> RobotId {
         RobotId::new(s).unwrap()

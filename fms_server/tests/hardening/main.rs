@@ -11,5 +11,6 @@ mod support;
 mod auth;
 mod estop;
 mod events;
+mod fleet;
 mod http;
 mod store;
