@@ -63,6 +63,8 @@ CONTRACT_METRICS = {
     # dispatch across replicas (a single server reports fms_leader 1, fms_lease_token 0)
     "fms_leader", "fms_lease_token", "fms_leader_terms_total", "fms_commands_suppressed_total",
     "fms_store_up",
+    # issue 15: e-stops that wait for the store, store write failures, refused events
+    "fms_estop_unpersisted", "fms_store_write_failures_total", "fms_zenoh_events_implausible_total",
 }
 # Labels the contract gives each labelled metric.
 CONTRACT_LABELS = {
