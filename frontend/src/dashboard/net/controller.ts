@@ -200,16 +200,19 @@ export class FleetController {
 
   async robotCommand(id: string, cmd: 'cancel' | 'emergency-stop' | 'emergency-stop/release'): Promise<void> {
     const label = { cancel: 'Cancel', 'emergency-stop': 'E-stop', 'emergency-stop/release': 'Release' }[cmd];
-    const ok = await this.act(`${label} ${id}`, 'operator', () => post(`/api/robots/${enc(id)}/${cmd}`));
-    if (ok) toast(`${label} sent to ${id}`, cmd === 'emergency-stop' ? 'error' : 'info');
+    const r = await this.act(`${label} ${id}`, 'operator', () => post<{ warning?: string } | null>(`/api/robots/${enc(id)}/${cmd}`));
+    if (r) toast(`${label} sent to ${id}`, cmd === 'emergency-stop' ? 'error' : 'info');
+    // sent, but the server could not record it (a full disk): it holds and is retried
+    if (r?.warning) toast(`${label} ${id}: ${r.warning}`, 'error');
   }
 
   /** `force` sends it even when the role may not (the server then answers 403): for the tests. */
   async fleetEstop(engage: boolean, { force = false } = {}): Promise<void> {
     const path = engage ? '/api/fleet/emergency-stop' : '/api/fleet/emergency-stop/release';
     const what = engage ? 'The fleet e-stop' : 'Releasing the fleet e-stop';
-    const r = await this.act(what, 'admin', () => post<{ engaged: boolean; robots: number }>(path), { force });
+    const r = await this.act(what, 'admin', () => post<{ engaged: boolean; robots: number; warning?: string }>(path), { force });
     if (r) toast(`Fleet e-stop ${r.engaged ? 'ENGAGED' : 'released'} (${r.robots} robots)`, r.engaged ? 'error' : 'ok');
+    if (r?.warning) toast(`Fleet e-stop: ${r.warning}`, 'error');
     await this.loadFleet().catch(() => undefined);
   }
 }
