@@ -2,23 +2,40 @@
 //! bearer tokens, and the three roles (viewer < operator < admin).
 //!
 //! Keys look like `fms_<id>_<secret>`: the id finds the record (a setting `api_key/<id>` in the
-//! store), the whole key is checked against its argon2id hash. Verified keys are remembered
-//! for [`KEY_CACHE_TTL`] so that argon2 runs once per key and minute, not per request.
+//! store), the whole key is checked against its argon2id hash, on a few dedicated threads
+//! (`verifier`). A verified key is remembered: argon2 runs once per key and process; the
+//! record is read again every [`KEY_CACHE_TTL`] for revocations. A key that fails is refused
+//! without hashing for [`FAILED_KEY_TTL`], and failures are limited per client address and
+//! per key id ([`crate::ratelimit::FailureLimiter`]), so that bad keys cannot exhaust the
+//! server (docs/security.md, "Authentication under load").
 
+mod verifier;
+
+use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
+use std::hash::BuildHasher;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{PasswordHasher, SaltString};
 use argon2::Argon2;
 use fms_msgs::codec::{self, JsonValue};
 use serde::{Deserialize, Serialize};
 
+use crate::ratelimit::{Decision, FailureLimiter, FailureLimits, Throttled};
 use crate::store::{Batch, Store, StoreError, Write};
+pub use verifier::{Busy, Verifier, MAX_M_COST_KIB};
 
-/// How long a verified API key is trusted without checking its hash again. A key revoked
+/// How long a verified API key is trusted without reading its record again. A key revoked
 /// through the API is forgotten at once; one revoked by another process within this time.
 pub const KEY_CACHE_TTL: Duration = Duration::from_secs(60);
+/// How long a key that failed verification is refused without being hashed again.
+pub const FAILED_KEY_TTL: Duration = Duration::from_secs(30);
+/// Keys remembered as failed, at most (16 bytes each).
+const FAILED_KEYS_CAP: usize = 100_000;
+/// Verified keys remembered, at most (only real keys get in).
+const VERIFIED_CAP: usize = 10_000;
 /// Setting-key prefix of API key records.
 pub const KEY_PREFIX: &str = "api_key/";
 /// Shortest JWT secret accepted.
@@ -177,10 +194,10 @@ pub fn hash_key(key: &str) -> Result<String, String> {
         .map_err(|e| e.to_string())
 }
 
+/// Checks `key` against its argon2 hash (allocating argon2's memory for this call: the
+/// server uses a [`Verifier`], which keeps it).
 pub fn verify_key(key: &str, hash: &str) -> bool {
-    PasswordHash::new(hash)
-        .map(|h| argon2().verify_password(key.as_bytes(), &h).is_ok())
-        .unwrap_or(false)
+    verifier::verify_with(key, hash, &mut Vec::new())
 }
 
 /// JWT claims we read (HS256; `exp` is required).
@@ -342,21 +359,176 @@ pub enum KeyError {
     Store(#[from] StoreError),
 }
 
+/// How much authentication work the server takes on (`[auth]` in the configuration).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LoadLimits {
+    /// Failed authentications per minute, per client address and per key id.
+    pub failures: FailureLimits,
+    /// Key verifications running at once (each holds argon2's memory, 19 MiB by default).
+    pub verify_threads: usize,
+    /// Key verifications waiting for a thread; more at once are answered 503.
+    pub verify_queue: usize,
+}
+
+impl Default for LoadLimits {
+    fn default() -> Self {
+        Self {
+            failures: FailureLimits::default(),
+            verify_threads: 2,
+            verify_queue: 16,
+        }
+    }
+}
+
+/// Keys that just failed verification: refused for a while without hashing them again. Only
+/// a fingerprint of each is kept (SipHash, keyed per process). Plain code: `now` passed in.
+#[derive(Debug)]
+pub struct FailedKeys {
+    ttl: Duration,
+    cap: usize,
+    hasher: RandomState,
+    at: HashMap<u64, Instant>,
+}
+
+impl FailedKeys {
+    pub fn new(ttl: Duration, cap: usize) -> Self {
+        Self {
+            ttl,
+            cap,
+            hasher: RandomState::new(),
+            at: HashMap::new(),
+        }
+    }
+
+    fn fingerprint(&self, key: &str) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    /// Whether `key` failed less than the TTL before `now`.
+    pub fn contains(&self, key: &str, now: Instant) -> bool {
+        self.at
+            .get(&self.fingerprint(key))
+            .is_some_and(|at| now.saturating_duration_since(*at) < self.ttl)
+    }
+
+    /// Remembers that `key` failed at `now`. When full (after dropping the expired), it is
+    /// not remembered: the failure limits still apply.
+    pub fn insert(&mut self, key: &str, now: Instant) {
+        if self.at.len() >= self.cap {
+            let ttl = self.ttl;
+            self.at
+                .retain(|_, at| now.saturating_duration_since(*at) < ttl);
+        }
+        if self.at.len() < self.cap {
+            self.at.insert(self.fingerprint(key), now);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.at.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.at.is_empty()
+    }
+}
+
+/// Why a request was not authenticated.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Refusal {
+    /// No or wrong credentials (401), with the client's failure budget after this one
+    /// (`None`: unlimited or not counted).
+    Failed(AuthError, Option<Decision>),
+    /// Too many failures from this address, or on this key id (429): nothing was checked.
+    Throttled(Throttled),
+    /// Every key verification slot is taken (503): try again in a second.
+    Busy,
+}
+
+impl Refusal {
+    /// The error, for callers that only tell 401 from 403.
+    pub fn error(&self) -> Option<&AuthError> {
+        match self {
+            Refusal::Failed(e, _) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// A key this process has verified: who it is, against which hash, and when its record was
+/// last read.
+#[derive(Debug, Clone)]
+struct Verified {
+    principal: Principal,
+    hash: String,
+    checked: Instant,
+}
+
 /// Checks credentials. `None` settings mean authentication is off.
 pub struct Authenticator {
     required: bool,
     jwt_secret: Option<Vec<u8>>,
     keys: Keys,
-    cache: Mutex<HashMap<String, (Principal, Instant)>>,
+    verified: Mutex<HashMap<String, Verified>>,
+    failed: Mutex<FailedKeys>,
+    /// One verification per key string at a time; the others wait for its verdict.
+    checking: Turns,
+    limiter: FailureLimiter,
+    verifier: Verifier,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+type Turns = Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>;
+
+/// A place in the line of requests checking one key string; the line goes when its last
+/// request does (even one canceled while waiting).
+struct Turn<'a> {
+    turns: &'a Turns,
+    key: &'a str,
+    lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl<'a> Turn<'a> {
+    fn take(turns: &'a Turns, key: &'a str) -> Self {
+        let lock = lock(turns).entry(key.to_owned()).or_default().clone();
+        Self { turns, key, lock }
+    }
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        let mut turns = lock(self.turns);
+        // Ours and the map's only: nobody else is in line.
+        if Arc::strong_count(&self.lock) == 2 {
+            turns.remove(self.key);
+        }
+    }
 }
 
 impl Authenticator {
+    /// With the default [`LoadLimits`].
     pub fn new(required: bool, jwt_secret: Option<Vec<u8>>, store: Arc<dyn Store>) -> Self {
+        Self::with_limits(required, jwt_secret, store, LoadLimits::default())
+    }
+
+    pub fn with_limits(
+        required: bool,
+        jwt_secret: Option<Vec<u8>>,
+        store: Arc<dyn Store>,
+        limits: LoadLimits,
+    ) -> Self {
         Self {
             required,
             jwt_secret,
             keys: Keys::new(store),
-            cache: Mutex::new(HashMap::new()),
+            verified: Mutex::new(HashMap::new()),
+            failed: Mutex::new(FailedKeys::new(FAILED_KEY_TTL, FAILED_KEYS_CAP)),
+            checking: Mutex::new(HashMap::new()),
+            limiter: FailureLimiter::new(limits.failures),
+            verifier: Verifier::new(limits.verify_threads, limits.verify_queue),
         }
     }
 
@@ -368,78 +540,160 @@ impl Authenticator {
         &self.keys
     }
 
-    /// Forgets cached verifications (after a revocation).
-    pub fn forget_keys(&self) {
-        self.cache
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clear();
+    /// API keys hashed since the start.
+    pub fn keys_hashed(&self) -> u64 {
+        self.verifier.hashed()
     }
 
-    /// Who presented `credential`; when auth is off, everybody is [`Principal::anonymous`].
+    /// Forgets the verified key with id `id` (after its revocation).
+    pub fn forget_key(&self, id: &str) {
+        lock(&self.verified).retain(|_, v| v.principal.key_id.as_deref() != Some(id));
+    }
+
+    /// Who presented `credential`, connecting from `client`; when auth is off, everybody is
+    /// [`Principal::anonymous`].
+    ///
+    /// A key verified before passes whatever the limits. Anything else that fails counts
+    /// against `client`'s failure budget; over it, the attempt is refused (429) without a
+    /// store read or a hash. A key is hashed only if it did not just fail, its address and
+    /// key id are within their budgets, and a verification slot is free (else 503).
     pub async fn authenticate(
         &self,
         credential: Option<Credential>,
-    ) -> Result<Principal, AuthError> {
+        client: Option<IpAddr>,
+    ) -> Result<Principal, Refusal> {
         if !self.required {
             return Ok(Principal::anonymous());
         }
-        let credential = credential.ok_or(AuthError::Missing)?;
+        let Some(credential) = credential else {
+            return Err(self.cheap_failure(AuthError::Missing, client));
+        };
         let text = match &credential {
             Credential::ApiKey(k) | Credential::Bearer(k) => k.as_str(),
         };
         if text.is_empty() || text.len() > MAX_CREDENTIAL_LEN {
-            return Err(AuthError::Invalid);
+            return Err(self.cheap_failure(AuthError::Invalid, client));
         }
-        if key_id(text).is_some() {
-            return self.check_key(text).await;
+        if let Some(id) = key_id(text) {
+            return self.check_key(text, id, client).await;
         }
-        match (&credential, &self.jwt_secret) {
+        let verdict = match (&credential, &self.jwt_secret) {
             (Credential::Bearer(token), Some(secret)) => verify_jwt(token, secret),
             _ => Err(AuthError::Invalid),
+        };
+        verdict.map_err(|e| self.cheap_failure(e, client))
+    }
+
+    /// A failure that took no work to find: counted against `client`; 429 once over.
+    fn cheap_failure(&self, error: AuthError, client: Option<IpAddr>) -> Refusal {
+        match self.limiter.fail(client, Instant::now()) {
+            Some(d) if !d.allowed => Refusal::Throttled(Throttled::Address(d)),
+            budget => Refusal::Failed(error, budget),
         }
     }
 
-    async fn check_key(&self, key: &str) -> Result<Principal, AuthError> {
-        {
-            let cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
-            if let Some((p, at)) = cache.get(key) {
-                if at.elapsed() < KEY_CACHE_TTL {
-                    return Ok(p.clone());
-                }
-            }
+    /// A key verified before: fresh, or its record still there, unrevoked, with the same
+    /// hash (then it is not hashed again). `None`: not verified before, or no longer.
+    async fn reverify(&self, key: &str) -> Result<Option<Principal>, Refusal> {
+        let Some(known) = lock(&self.verified).get(key).cloned() else {
+            return Ok(None);
+        };
+        if known.checked.elapsed() < KEY_CACHE_TTL {
+            return Ok(Some(known.principal));
         }
-        let id = key_id(key).ok_or(AuthError::Invalid)?;
-        let record = match self.keys.get(id).await {
-            Ok(Some(r)) => r,
-            Ok(None) => return Err(AuthError::Invalid),
+        let id = known.principal.key_id.clone().unwrap_or_default();
+        match self.keys.get(&id).await {
+            Ok(Some(r)) if r.revoked_ms.is_none() && r.hash == known.hash => {
+                let mut verified = lock(&self.verified);
+                if let Some(v) = verified.get_mut(key) {
+                    v.checked = Instant::now();
+                }
+                Ok(Some(known.principal))
+            }
+            Ok(_) => {
+                lock(&self.verified).remove(key);
+                Ok(None)
+            }
             Err(e) => {
                 tracing::error!("cannot look up an API key: {e}");
-                return Err(AuthError::Invalid);
+                Err(Refusal::Failed(AuthError::Invalid, None))
+            }
+        }
+    }
+
+    async fn check_key(
+        &self,
+        key: &str,
+        id: &str,
+        client: Option<IpAddr>,
+    ) -> Result<Principal, Refusal> {
+        if let Some(p) = self.reverify(key).await? {
+            return Ok(p);
+        }
+        // One verification of a key string at a time: the others then find its verdict.
+        let turn = Turn::take(&self.checking, key);
+        let _mine = turn.lock.lock().await;
+        self.check_new_key(key, id, client).await
+    }
+
+    async fn check_new_key(
+        &self,
+        key: &str,
+        id: &str,
+        client: Option<IpAddr>,
+    ) -> Result<Principal, Refusal> {
+        if let Some(p) = self.reverify(key).await? {
+            return Ok(p);
+        }
+        if lock(&self.failed).contains(key, Instant::now()) {
+            return Err(self.cheap_failure(AuthError::Invalid, client));
+        }
+        let budget = self
+            .limiter
+            .admit(client, id, Instant::now())
+            .map_err(Refusal::Throttled)?;
+        let wrong = |this: &Self| {
+            lock(&this.failed).insert(key, Instant::now());
+            Refusal::Failed(AuthError::Invalid, budget)
+        };
+        let record = match self.keys.get(id).await {
+            Ok(Some(r)) if r.revoked_ms.is_none() => r,
+            Ok(_) => return Err(wrong(self)),
+            Err(e) => {
+                self.limiter.refund(client, id, Instant::now());
+                tracing::error!("cannot look up an API key: {e}");
+                return Err(Refusal::Failed(AuthError::Invalid, None));
             }
         };
-        if record.revoked_ms.is_some() {
-            return Err(AuthError::Invalid);
+        match self.verifier.verify(key, &record.hash).await {
+            Ok(true) => {}
+            Ok(false) => return Err(wrong(self)),
+            Err(Busy) => {
+                self.limiter.refund(client, id, Instant::now());
+                return Err(Refusal::Busy);
+            }
         }
-        let (key_owned, hash) = (key.to_owned(), record.hash.clone());
-        // argon2 is CPU-heavy by design: off the async workers.
-        let ok = tokio::task::spawn_blocking(move || verify_key(&key_owned, &hash))
-            .await
-            .unwrap_or(false);
-        if !ok {
-            return Err(AuthError::Invalid);
-        }
+        self.limiter.refund(client, id, Instant::now());
         let p = Principal {
             name: record.name,
             role: record.role,
             method: AuthMethod::ApiKey,
             key_id: Some(record.id),
         };
-        let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
-        if cache.len() > 10_000 {
-            cache.retain(|_, (_, at)| at.elapsed() < KEY_CACHE_TTL);
+        let mut verified = lock(&self.verified);
+        if verified.len() >= VERIFIED_CAP {
+            verified.retain(|_, v| v.checked.elapsed() < KEY_CACHE_TTL);
         }
-        cache.insert(key.to_owned(), (p.clone(), Instant::now()));
+        if verified.len() < VERIFIED_CAP {
+            verified.insert(
+                key.to_owned(),
+                Verified {
+                    principal: p.clone(),
+                    hash: record.hash,
+                    checked: Instant::now(),
+                },
+            );
+        }
         Ok(p)
     }
 }
@@ -533,6 +787,11 @@ mod tests {
         assert!(check_secret("short").is_err());
     }
 
+    /// The error of a 401, if it was one.
+    fn failed(r: Result<Principal, Refusal>) -> Option<AuthError> {
+        r.err().and_then(|r| r.error().cloned())
+    }
+
     #[tokio::test]
     async fn keys_authenticate_until_revoked() {
         let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
@@ -543,7 +802,7 @@ mod tests {
             .await
             .unwrap();
         let p = auth
-            .authenticate(Some(Credential::ApiKey(key.clone())))
+            .authenticate(Some(Credential::ApiKey(key.clone())), None)
             .await
             .unwrap();
         assert_eq!(
@@ -552,23 +811,29 @@ mod tests {
         );
         // As a bearer token too.
         assert!(auth
-            .authenticate(Some(Credential::Bearer(key.clone())))
+            .authenticate(Some(Credential::Bearer(key.clone())), None)
             .await
             .is_ok());
-        assert_eq!(auth.authenticate(None).await, Err(AuthError::Missing));
+        assert_eq!(
+            failed(auth.authenticate(None, None).await),
+            Some(AuthError::Missing)
+        );
         let (_, other) = new_key();
         assert_eq!(
-            auth.authenticate(Some(Credential::ApiKey(other))).await,
-            Err(AuthError::Invalid)
+            failed(
+                auth.authenticate(Some(Credential::ApiKey(other)), None)
+                    .await
+            ),
+            Some(AuthError::Invalid)
         );
         let listed = auth.keys().list().await.unwrap();
         assert_eq!(listed.len(), 1);
         assert!(listed[0].hash.is_empty(), "listing never shows hashes");
         assert!(auth.keys().revoke(&record.id, "test").await.unwrap());
-        auth.forget_keys();
+        auth.forget_key(&record.id);
         assert_eq!(
-            auth.authenticate(Some(Credential::ApiKey(key))).await,
-            Err(AuthError::Invalid)
+            failed(auth.authenticate(Some(Credential::ApiKey(key)), None).await),
+            Some(AuthError::Invalid)
         );
         assert!(!auth.keys().revoke("000000000000", "test").await.unwrap());
         let audit = store.audit(10).await.unwrap();
@@ -577,8 +842,159 @@ mod tests {
         // Off: everybody is an anonymous admin.
         let open = Authenticator::new(false, None, store);
         assert_eq!(
-            open.authenticate(None).await.unwrap(),
+            open.authenticate(None, None).await.unwrap(),
             Principal::anonymous()
         );
+    }
+
+    #[test]
+    fn failed_keys_are_remembered_for_a_while() {
+        let mut f = FailedKeys::new(Duration::from_secs(30), 2);
+        let t0 = Instant::now();
+        f.insert("fms_a", t0);
+        assert!(f.contains("fms_a", t0 + Duration::from_secs(29)));
+        assert!(!f.contains("fms_a", t0 + Duration::from_secs(30)));
+        assert!(!f.contains("fms_b", t0));
+        // Full: the expired make room; if none has expired, a new one is not kept.
+        f.insert("fms_b", t0 + Duration::from_secs(10));
+        f.insert("fms_c", t0 + Duration::from_secs(20));
+        assert!(!f.contains("fms_c", t0 + Duration::from_secs(20)));
+        f.insert("fms_c", t0 + Duration::from_secs(31));
+        assert!(f.contains("fms_c", t0 + Duration::from_secs(31)));
+        assert_eq!(f.len(), 2);
+    }
+
+    fn addr(s: &str) -> Option<IpAddr> {
+        Some(s.parse().unwrap())
+    }
+
+    #[tokio::test]
+    async fn bad_keys_are_hashed_once_limited_per_address_and_cannot_lock_out_a_verified_key() {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let auth = Authenticator::with_limits(
+            true,
+            Some(SECRET.to_vec()),
+            store,
+            LoadLimits {
+                failures: FailureLimits {
+                    per_address: 3,
+                    per_key: 100,
+                },
+                verify_threads: 1,
+                verify_queue: 4,
+            },
+        );
+        let (record, key) = auth
+            .keys()
+            .create("ops", Role::Operator, "test")
+            .await
+            .unwrap();
+        let api = |k: &str| Some(Credential::ApiKey(k.to_owned()));
+        let attacker = addr("203.0.113.5");
+        assert!(auth.authenticate(api(&key), attacker).await.is_ok());
+        assert_eq!(auth.keys_hashed(), 1);
+        let bad = format!("fms_{}_{}", record.id, "ab".repeat(32));
+        // A wrong secret for a real id: hashed, 401 with the address's budget.
+        match auth.authenticate(api(&bad), attacker).await {
+            Err(Refusal::Failed(AuthError::Invalid, Some(d))) => {
+                assert_eq!((d.limit, d.remaining), (3, 2));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(auth.keys_hashed(), 2);
+        // The same again: refused without hashing (still a failure of the address).
+        assert!(matches!(
+            auth.authenticate(api(&bad), attacker).await,
+            Err(Refusal::Failed(AuthError::Invalid, Some(d))) if d.remaining == 1
+        ));
+        assert_eq!(auth.keys_hashed(), 2);
+        // No credential: a failure too; then the address is over its budget: 429, nothing
+        // looked at, whatever it sends...
+        assert!(matches!(
+            auth.authenticate(None, attacker).await,
+            Err(Refusal::Failed(AuthError::Missing, Some(d))) if d.remaining == 0
+        ));
+        let other_bad = format!("fms_{}_{}", record.id, "cd".repeat(32));
+        for cred in [
+            None,
+            api(&other_bad),
+            Some(Credential::Bearer("x.y.z".into())),
+        ] {
+            match auth.authenticate(cred, attacker).await {
+                Err(Refusal::Throttled(Throttled::Address(d))) => {
+                    assert!(!d.allowed && d.reset_s <= 60 && d.remaining == 0);
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(auth.keys_hashed(), 2);
+        // ...but the key verified before still works from there, not hashed again.
+        assert!(auth.authenticate(api(&key), attacker).await.is_ok());
+        // A valid token still works from there too (checking one costs nothing).
+        let token = issue_jwt("alice", Role::Viewer, Duration::from_secs(60), SECRET).unwrap();
+        assert!(auth
+            .authenticate(Some(Credential::Bearer(token)), attacker)
+            .await
+            .is_ok());
+        assert_eq!(auth.keys_hashed(), 2);
+        // Other addresses are not affected.
+        assert!(matches!(
+            auth.authenticate(api(&other_bad), addr("198.51.100.3")).await,
+            Err(Refusal::Failed(AuthError::Invalid, Some(d))) if d.remaining == 2
+        ));
+        assert_eq!(auth.keys_hashed(), 3);
+    }
+
+    #[tokio::test]
+    async fn the_same_key_many_times_at_once_is_hashed_once_and_slots_are_bounded() {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let limits = LoadLimits {
+            failures: FailureLimits {
+                per_address: 0,
+                per_key: 0,
+            },
+            verify_threads: 1,
+            verify_queue: 0,
+        };
+        let auth = Authenticator::with_limits(true, None, store, limits);
+        let (record, key) = auth
+            .keys()
+            .create("ops", Role::Operator, "test")
+            .await
+            .unwrap();
+        let api = |k: &str| Some(Credential::ApiKey(k.to_owned()));
+        let client = addr("192.0.2.1");
+        let (a, b, c) = tokio::join!(
+            auth.authenticate(api(&key), client),
+            auth.authenticate(api(&key), client),
+            auth.authenticate(api(&key), client),
+        );
+        assert!(a.is_ok() && b.is_ok() && c.is_ok());
+        assert_eq!(auth.keys_hashed(), 1, "one hash for three requests");
+        // Two different bad keys at once with one slot: the second is busy (503).
+        let bad = |s: &str| format!("fms_{}_{}", record.id, s.repeat(32));
+        let (x, y) = tokio::join!(
+            auth.authenticate(api(&bad("01")), client),
+            auth.authenticate(api(&bad("02")), client),
+        );
+        assert_eq!(failed(x), Some(AuthError::Invalid));
+        assert_eq!(y, Err(Refusal::Busy));
+        assert!(lock(&auth.checking).is_empty(), "no line is left behind");
+        // Revoking a key forgets it, and only it.
+        let (second, key2) = auth
+            .keys()
+            .create("ci", Role::Viewer, "test")
+            .await
+            .unwrap();
+        assert!(auth.authenticate(api(&key2), client).await.is_ok());
+        auth.keys().revoke(&second.id, "test").await.unwrap();
+        auth.forget_key(&second.id);
+        assert_eq!(
+            failed(auth.authenticate(api(&key2), client).await),
+            Some(AuthError::Invalid)
+        );
+        let hashed = auth.keys_hashed();
+        assert!(auth.authenticate(api(&key), client).await.is_ok());
+        assert_eq!(auth.keys_hashed(), hashed, "the other key stays verified");
     }
 }

@@ -30,7 +30,7 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
     /// TOML config file (see config/server.toml).
-    #[arg(long, env = "FMS_SERVER_CONFIG")]
+    #[arg(long, env = "FMS_SERVER_CONFIG", global = true)]
     pub config: Option<PathBuf>,
     /// HTTP port (0 picks a free one).
     #[arg(long, env = "PORT")]
@@ -58,10 +58,10 @@ pub struct Cli {
     #[arg(long, env = "CORS_ORIGINS")]
     pub cors_origins: Option<String>,
     /// postgres://user@host/db for PostgreSQL, or sqlite:PATH; default: SQLite in the data dir.
-    #[arg(long, env = "DATABASE_URL")]
+    #[arg(long, env = "DATABASE_URL", global = true)]
     pub database_url: Option<String>,
     /// Directory for the embedded SQLite database (fms.db).
-    #[arg(long, env = "FMS_DATA_DIR")]
+    #[arg(long, env = "FMS_DATA_DIR", global = true)]
     pub data_dir: Option<PathBuf>,
     /// TOML file of named locations and chargers (see config/locations.toml).
     #[arg(long, env = "FMS_LOCATIONS")]
@@ -205,6 +205,10 @@ fn default_replica_id() -> String {
 pub struct FileAuth {
     pub enabled: Option<bool>,
     pub jwt_secret_file: Option<PathBuf>,
+    pub failures_per_min: Option<u32>,
+    pub key_failures_per_min: Option<u32>,
+    pub verify_threads: Option<usize>,
+    pub verify_queue: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -267,6 +271,8 @@ impl std::fmt::Debug for Secret {
 pub struct AuthSettings {
     pub enabled: bool,
     pub jwt_secret: Option<Secret>,
+    /// Failed-authentication limits and key verification threads (`[auth]`).
+    pub load: crate::auth::LoadLimits,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -458,9 +464,29 @@ impl ServerConfig {
             reason,
         })?
         .map(Secret);
+        let dl = crate::auth::LoadLimits::default();
+        let load = crate::auth::LoadLimits {
+            failures: crate::ratelimit::FailureLimits {
+                per_address: file_auth
+                    .failures_per_min
+                    .unwrap_or(dl.failures.per_address),
+                per_key: file_auth
+                    .key_failures_per_min
+                    .unwrap_or(dl.failures.per_key),
+            },
+            verify_threads: file_auth.verify_threads.unwrap_or(dl.verify_threads),
+            verify_queue: file_auth.verify_queue.unwrap_or(dl.verify_queue),
+        };
+        if !(1..=64).contains(&load.verify_threads) || load.verify_queue > 10_000 {
+            return Err(ConfigError::Invalid {
+                name: "auth",
+                reason: "need verify_threads 1-64 and verify_queue <= 10000".into(),
+            });
+        }
         let auth = AuthSettings {
             enabled: cli.auth.or(file_auth.enabled).unwrap_or(false),
             jwt_secret,
+            load,
         };
         if production && !auth.enabled {
             return Err(ConfigError::Invalid {
@@ -855,5 +881,96 @@ mod tests {
             ServerConfig::resolve(bad),
             Err(ConfigError::Invalid { .. })
         ));
+    }
+
+    #[test]
+    fn store_flags_work_after_the_subcommand_too() {
+        for args in [
+            &[
+                "fms_server",
+                "keys",
+                "create",
+                "--name",
+                "n",
+                "--role",
+                "viewer",
+                "--data-dir",
+                "D",
+                "--database-url",
+                "sqlite:x.db",
+                "--config",
+                "c.toml",
+            ][..],
+            &[
+                "fms_server",
+                "--data-dir",
+                "D",
+                "--database-url",
+                "sqlite:x.db",
+                "--config",
+                "c.toml",
+                "keys",
+                "create",
+                "--name",
+                "n",
+                "--role",
+                "viewer",
+            ][..],
+            &[
+                "fms_server",
+                "keys",
+                "--data-dir",
+                "D",
+                "--database-url",
+                "sqlite:x.db",
+                "list",
+                "--config",
+                "c.toml",
+            ][..],
+        ] {
+            let cli = Cli::try_parse_from(args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+            assert_eq!(cli.data_dir, Some(PathBuf::from("D")), "{args:?}");
+            assert_eq!(cli.database_url.as_deref(), Some("sqlite:x.db"));
+            assert_eq!(cli.config, Some(PathBuf::from("c.toml")));
+            assert!(matches!(cli.command, Some(Command::Keys { .. })));
+        }
+        // The other flags stay before the subcommand.
+        assert!(Cli::try_parse_from(["fms_server", "keys", "list", "--port", "1"]).is_err());
+    }
+
+    #[test]
+    fn auth_load_limits_come_from_the_file_and_are_checked() {
+        let dir = std::env::temp_dir().join(format!("fms_server_auth_{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("server.toml");
+        let with = |text: &str| {
+            std::fs::write(&path, text).unwrap();
+            ServerConfig::resolve(Cli {
+                config: Some(path.clone()),
+                ..Cli::default()
+            })
+        };
+        let c = with("[auth]\nfailures_per_min = 5\nkey_failures_per_min = 0\nverify_threads = 1\nverify_queue = 3\n").unwrap();
+        let load = c.auth.load;
+        assert_eq!((load.failures.per_address, load.failures.per_key), (5, 0));
+        assert_eq!((load.verify_threads, load.verify_queue), (1, 3));
+        assert_eq!(
+            ServerConfig::resolve(Cli::default()).unwrap().auth.load,
+            crate::auth::LoadLimits::default()
+        );
+        for bad in [
+            "[auth]\nverify_threads = 0\n",
+            "[auth]\nverify_queue = 100000\n",
+        ] {
+            assert!(
+                matches!(with(bad), Err(ConfigError::Invalid { name: "auth", .. })),
+                "{bad}"
+            );
+        }
+        assert!(matches!(
+            with("[auth]\nverify_thread = 2\n"),
+            Err(ConfigError::Parse { .. })
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -151,10 +151,11 @@ impl Server {
         if !config.frontend_dir.is_dir() {
             tracing::warn!(dir = %config.frontend_dir.display(), "dashboard not served: build it with `cd frontend && npm ci && npm run build`");
         }
-        let auth = Arc::new(auth::Authenticator::new(
+        let auth = Arc::new(auth::Authenticator::with_limits(
             config.auth.enabled,
             config.auth.jwt_secret.as_ref().map(|s| s.0.clone()),
             shared.store.clone(),
+            config.auth.load,
         ));
         if config.auth.enabled {
             let keys = auth.keys().list().await.map_err(|e| match e {
@@ -218,7 +219,9 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
         let store = self.state.shared.store.clone();
-        let served = axum::serve(listener, app(self.state))
+        // The peer address limits failed authentications (and anonymous clients).
+        let service = app(self.state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let served = axum::serve(listener, service)
             .with_graceful_shutdown(shutdown)
             .await;
         self.ticker.abort();

@@ -1,4 +1,5 @@
-//! The request guard on every API route: authenticates the caller, checks the route's role,
+//! The request guard on every API route: authenticates the caller (failed authentications
+//! limited per address: 401 or 429; key verifications bounded: 503), checks the route's role,
 //! spends the client's rate-limit budget (`X-RateLimit-*` headers, 429), and hands the
 //! [`Principal`] to the handler (whose name goes into the audit).
 
@@ -11,8 +12,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::{ApiError, AppState, ErrorCode};
-use crate::auth::{AuthError, AuthMethod, Credential, Principal, Role};
-use crate::ratelimit::{Class, Decision};
+use crate::auth::{AuthError, AuthMethod, Credential, Principal, Refusal, Role};
+use crate::ratelimit::{Class, Decision, Throttled};
 
 /// What a group of routes requires.
 #[derive(Debug, Clone, Copy)]
@@ -53,20 +54,66 @@ fn rate_headers(d: &Decision, headers: &mut HeaderMap) {
     }
 }
 
-pub async fn guard(st: State<AppState>, policy: Policy, mut req: Request, next: Next) -> Response {
-    let State(st) = st;
-    let cred = credential(req.headers(), req.uri().query());
-    let principal = match st.auth.authenticate(cred).await {
-        Ok(p) => p,
-        Err(e) => {
+/// The answer to a request that was not authenticated: 401 with the address's failure
+/// budget, 429 with `Retry-After` once over it, 503 with `Retry-After` when every key
+/// verification slot is taken.
+fn refused(st: &AppState, refusal: Refusal) -> Response {
+    match refusal {
+        Refusal::Failed(e, budget) => {
             st.http_metrics.auth_failure();
             let mut r = ApiError::from(e).into_response();
             r.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Bearer, ApiKey"),
             );
-            return r;
+            if let Some(d) = budget {
+                rate_headers(&d, r.headers_mut());
+            }
+            r
         }
+        Refusal::Throttled(t) => {
+            st.http_metrics.rate_limited();
+            let d = t.decision();
+            let whose = match t {
+                Throttled::Address(_) => "from this address",
+                Throttled::Key(_) => "with this key id from this address",
+            };
+            let mut r = ApiError::new(
+                ErrorCode::RateLimited,
+                format!(
+                    "too many failed authentications {whose} (over {} a minute); retry in {} s",
+                    d.limit, d.reset_s
+                ),
+            )
+            .into_response();
+            rate_headers(&d, r.headers_mut());
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(d.reset_s));
+            r
+        }
+        Refusal::Busy => {
+            let mut r = ApiError::new(
+                ErrorCode::Unavailable,
+                "too many API keys are being checked at once; retry in 1 s",
+            )
+            .into_response();
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(1u64));
+            r
+        }
+    }
+}
+
+pub async fn guard(st: State<AppState>, policy: Policy, mut req: Request, next: Next) -> Response {
+    let State(st) = st;
+    let cred = credential(req.headers(), req.uri().query());
+    let address = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let principal = match st.auth.authenticate(cred, address).await {
+        Ok(p) => p,
+        Err(refusal) => return refused(&st, refusal),
     };
     if principal.role < policy.role {
         st.http_metrics.auth_failure();
@@ -78,11 +125,7 @@ pub async fn guard(st: State<AppState>, policy: Policy, mut req: Request, next: 
     }
     // Authenticated callers are limited by name; anonymous ones by address.
     let client = match principal.method {
-        AuthMethod::Open => req
-            .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip().to_string())
-            .unwrap_or_else(|| "unknown".into()),
+        AuthMethod::Open => address.map_or_else(|| "unknown".into(), |ip| ip.to_string()),
         _ => format!("{}:{}", principal.role, principal.name),
     };
     let decision = st.limiter.check(policy.class, &client, Instant::now());

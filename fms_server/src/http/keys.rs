@@ -95,7 +95,7 @@ pub async fn revoke(
     {
         return Err(ApiError::new(ErrorCode::NotFound, format!("no key {id}")));
     }
-    st.auth.forget_keys();
+    st.auth.forget_key(&id);
     tracing::info!(%id, by = %who.name, "API key revoked");
     Ok(Json(Revoked { id, revoked: true }))
 }
