@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use argon2::password_hash::{PasswordHasher, SaltString};
 use argon2::Argon2;
-use fms_msgs::codec::{self, JsonValue};
+use fms_msgs::codec;
 use serde::{Deserialize, Serialize};
 
 use crate::ratelimit::{Decision, FailureLimiter, FailureLimits, Throttled};
@@ -335,6 +335,14 @@ impl Keys {
     }
 }
 
+/// What an audit row of a key action says about the key.
+#[derive(Serialize)]
+struct KeyAuditDetail<'a> {
+    key_id: &'a str,
+    name: &'a str,
+    role: Role,
+}
+
 fn audit(actor: &str, action: &str, record: &ApiKeyRecord) -> Write {
     Write::Audit(crate::store::AuditEntry {
         at_ms: fms_msgs::unix_ms(),
@@ -342,10 +350,11 @@ fn audit(actor: &str, action: &str, record: &ApiKeyRecord) -> Write {
         action: action.into(),
         robot_id: None,
         task_id: None,
-        detail: JsonValue::String(format!(
-            "key {} ({}, {})",
-            record.id, record.name, record.role
-        )),
+        detail: codec::to_value(&KeyAuditDetail {
+            key_id: &record.id,
+            name: &record.name,
+            role: record.role,
+        }),
     })
 }
 
