@@ -37,18 +37,37 @@ impl SqliteStore {
     /// Opens (creating it and its directory if missing) the database at `path` and brings
     /// its schema up to date.
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        Self::open_with(path, |options| options).await
+    }
+
+    /// As [`open`](Self::open), with a database that holds at most `max_pages` pages on every
+    /// connection: a write that needs more fails as on a full disk (`SQLITE_FULL`).
+    #[cfg(test)]
+    pub(crate) async fn open_capped(path: &Path, max_pages: u32) -> Result<Self, StoreError> {
+        Self::open_with(path, |options| {
+            options.pragma("max_page_count", max_pages.to_string())
+        })
+        .await
+    }
+
+    async fn open_with(
+        path: &Path,
+        tune: impl FnOnce(SqliteConnectOptions) -> SqliteConnectOptions,
+    ) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| {
                 StoreError::Backend(format!("cannot create directory {}: {e}", dir.display()))
             })?;
         }
-        let options = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            .busy_timeout(BUSY_TIMEOUT);
+        let options = tune(
+            SqliteConnectOptions::new()
+                .filename(path)
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                .busy_timeout(BUSY_TIMEOUT),
+        );
         let pool = SqlitePoolOptions::new()
             .max_connections(POOL_SIZE)
             .connect_with(options)
