@@ -105,7 +105,9 @@ where
         Box::pin(async move {
             let store = super::sqlite::SqliteStore::open_capped(&path, 256)
                 .await
-                .unwrap_or_else(|e| panic!("cannot open capped SQLite store {}: {e}", path.display()));
+                .unwrap_or_else(|e| {
+                    panic!("cannot open capped SQLite store {}: {e}", path.display())
+                });
             let mut big = audit_entry(1, REFUSED_ACTION);
             big.detail = JsonValue::String("x".repeat(2 << 20));
             let store: Arc<dyn Store> = Arc::new(store);
@@ -190,7 +192,7 @@ where
             let store = open_store(Some(&url), std::path::Path::new("/nonexistent"))
                 .await
                 .unwrap_or_else(|e| panic!("cannot open PostgreSQL store: {e}"));
-            let mut conn = PgConnection::connect(&url)
+            let pool = sqlx::PgPool::connect(&url)
                 .await
                 .unwrap_or_else(|e| panic!("cannot connect to the test database: {e}"));
             let ddl = format!(
@@ -202,10 +204,10 @@ where
                  WHEN (NEW.action = '{REFUSED_ACTION}') EXECUTE FUNCTION refuse_at_commit()"
             );
             sqlx::raw_sql(&ddl)
-                .execute(&mut conn)
+                .execute(&pool)
                 .await
                 .unwrap_or_else(|e| panic!("cannot install the refusing trigger: {e}"));
-            let _ = conn.close().await;
+            pool.close().await;
             (store, batch([Write::Audit(audit_entry(1, REFUSED_ACTION))]))
         })
     });
@@ -213,8 +215,8 @@ where
         opener,
         refusing: Some(refusing),
     }))
-        .catch_unwind()
-        .await;
+    .catch_unwind()
+    .await;
     let dropped = sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         .execute(&mut admin)
         .await;
@@ -233,7 +235,7 @@ use cases::*;
 /// Instantiates every test of the suite once per backend; `sql:` tests only for the SQL
 /// backends (they make the database refuse writes, which the memory store never does).
 macro_rules! suite {
-    (every: [$($test:ident),* $(,)?], sql: [$($sql:ident),* $(,)?]) => {
+    (every: [$($test:ident),* $(,)?], sql: [$($sql:ident),* $(,)?] $(,)?) => {
         mod memory {
             $(#[tokio::test]
             async fn $test() {

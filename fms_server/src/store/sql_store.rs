@@ -35,11 +35,53 @@ pub(super) struct Dialect {
     pub request_done: &'static str,
 }
 
-/// Implements `select_tasks`, `apply`, `write_task` and [`Store`](super::Store) for `$store`,
-/// a type with a `pool` field and an `async fn begin(&self)` returning a transaction.
+/// Implements `select_tasks`, `write`, `apply`, `write_task` and [`Store`](super::Store) for
+/// `$store`, a type with a `pool` field, a `writes` field (a
+/// [`WriteTracker`](super::health::WriteTracker)), an `async fn begin(conn)` that begins a
+/// transaction on a connection and a `fn may_close_connections(&self)`.
+///
+/// A failed write must not spoil its connection. sqlx counts transactions per connection
+/// (its "transaction depth") and lowers the count only when COMMIT or ROLLBACK succeeds. On
+/// SQLite, an error such as SQLITE_FULL or SQLITE_IOERR (a full disk) in a statement or in
+/// COMMIT makes SQLite roll the whole transaction back by itself; the ROLLBACK that dropping
+/// the `Transaction` then queues fails ("no transaction is active"), the count stays at 1,
+/// and the connection goes back to the pool (its release check is a ping, which passes).
+/// Every later `begin_with` on it fails ("attempted to call begin_with at non-zero
+/// transaction depth"), so after a few failures every pooled connection refuses writes for
+/// good, while reads, which never look at the count, still work. Hence: after a failed write
+/// the connection is checked (`sql::outside_transaction`) and closed if it still counts a
+/// transaction; the pool's `before_acquire` check (`sql::reusable`) does the same for a
+/// write cancelled half-way (its future dropped), which skips the first check.
 macro_rules! impl_sql_store {
     ($store:ty, $db:ty, $conn:ty, $dialect:expr) => {
         impl $store {
+            /// Applies the batch in one transaction and records the outcome in the store's
+            /// write health.
+            async fn write(&self, batch: &Batch) -> Result<(), StoreError> {
+                let result = self.write_on_a_connection(batch).await;
+                self.writes.record(&result);
+                result
+            }
+
+            async fn write_on_a_connection(&self, batch: &Batch) -> Result<(), StoreError> {
+                let mut conn = self
+                    .pool
+                    .acquire()
+                    .await
+                    .map_err(backend("cannot get a database connection"))?;
+                let result = write_batch(&mut conn, batch).await;
+                if result.is_err()
+                    && self.may_close_connections()
+                    && !sql::outside_transaction(&mut *conn).await
+                {
+                    tracing::warn!(
+                        "closing a database connection that a failed write left inside a transaction"
+                    );
+                    conn.close_on_drop();
+                }
+                result
+            }
+
             /// Tasks selected by `inner` (which continues `SELECT * FROM tasks` with WHERE / ORDER
             /// BY / LIMIT), each with its full history, newest first.
             async fn select_tasks<'a>(
@@ -59,6 +101,29 @@ macro_rules! impl_sql_store {
                     .map_err(backend("cannot read tasks"))?;
                 sql::assemble_tasks(rows)
             }
+        }
+
+        /// Applies the batch in one transaction on `conn`. On error the transaction is
+        /// dropped, which queues its rollback.
+        async fn write_batch(conn: &mut $conn, batch: &Batch) -> Result<(), StoreError> {
+            let mut tx = <$store>::begin(conn).await?;
+            if let Some(fence) = &batch.fence {
+                let held: Option<(i64,)> = sqlx::query_as($dialect.fence_check)
+                    .bind(fence.holder.as_str())
+                    .bind(sql::to_i64(fence.token, "lease token")?)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(backend("cannot check the dispatch lease"))?;
+                if held.is_none() {
+                    return Err(StoreError::Fenced(fence.token));
+                }
+            }
+            for w in &batch.writes {
+                apply(&mut tx, w).await?;
+            }
+            tx.commit()
+                .await
+                .map_err(backend("cannot commit the transaction"))
         }
 
         async fn apply(conn: &mut $conn, w: &Write) -> Result<(), StoreError> {
@@ -200,25 +265,29 @@ macro_rules! impl_sql_store {
                 if batch.is_empty() {
                     return Ok(());
                 }
-                let mut tx = self.begin().await?;
-                if let Some(fence) = &batch.fence {
-                    let held: Option<(i64,)> = sqlx::query_as($dialect.fence_check)
-                        .bind(fence.holder.as_str())
-                        .bind(sql::to_i64(fence.token, "lease token")?)
-                        .fetch_optional(&mut *tx)
-                        .await
-                        .map_err(backend("cannot check the dispatch lease"))?;
-                    if held.is_none() {
-                        return Err(StoreError::Fenced(fence.token));
+                self.write(batch).await
+            }
+
+            fn write_health(&self) -> WriteHealth {
+                self.writes.health()
+            }
+
+            async fn probe_writes(&self) -> WriteHealth {
+                if self.writes.claim_probe() {
+                    // Overwrites one setting: a commit as small as any, which fails the same
+                    // way real writes do. Its outcome is recorded like theirs.
+                    let probe = Batch {
+                        writes: vec![Write::Setting {
+                            key: health::PROBE_KEY.to_owned(),
+                            value: JsonValue::from(health::unix_ms()),
+                        }],
+                        fence: None,
+                    };
+                    if let Err(e) = self.write(&probe).await {
+                        tracing::debug!("write probe failed: {e}");
                     }
                 }
-                for w in &batch.writes {
-                    // On error the transaction is dropped, which rolls it back.
-                    apply(&mut tx, w).await?;
-                }
-                tx.commit()
-                    .await
-                    .map_err(backend("cannot commit the transaction"))
+                self.writes.health()
             }
 
             async fn get_task(&self, id: &TaskId) -> Result<Option<Task>, StoreError> {

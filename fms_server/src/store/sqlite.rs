@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use fms_msgs::codec::{self, JsonValue};
@@ -13,8 +14,9 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
     SqliteSynchronous,
 };
-use sqlx::{QueryBuilder, Sqlite};
+use sqlx::{Connection, QueryBuilder, Sqlite};
 
+use super::health::{self, WriteHealth, WriteTracker};
 use super::sql::{self, backend, TaskEventRow};
 use super::sql_store::{impl_sql_store, Dialect};
 use super::{AuditEntry, Batch, EventCursor, RobotRecord, Store, StoreError, TaskFilter, Write};
@@ -31,6 +33,10 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    writes: Arc<WriteTracker>,
+    /// false for an in-memory database: it lives in its one connection, which must never
+    /// be closed (a fresh one would be an empty database).
+    file: bool,
 }
 
 impl SqliteStore {
@@ -70,13 +76,14 @@ impl SqliteStore {
         );
         let pool = SqlitePoolOptions::new()
             .max_connections(POOL_SIZE)
+            .before_acquire(sql::reusable::<SqliteConnection>)
             .connect_with(options)
             .await
             .map_err(backend(format_args!(
                 "cannot open SQLite database {}",
                 path.display()
             )))?;
-        Self::migrate(pool).await
+        Self::migrate(pool, true).await
     }
 
     /// A private database that lives as long as this store (tests).
@@ -93,14 +100,18 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(backend("cannot open an in-memory SQLite database"))?;
-        Self::migrate(pool).await
+        Self::migrate(pool, false).await
     }
 
-    async fn migrate(pool: SqlitePool) -> Result<Self, StoreError> {
+    async fn migrate(pool: SqlitePool, file: bool) -> Result<Self, StoreError> {
         MIGRATOR.run(&pool).await.map_err(|e| {
             StoreError::Backend(format!("cannot migrate the SQLite database schema: {e}"))
         })?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            writes: Arc::default(),
+            file,
+        })
     }
 
     /// Closes every connection (the pool also closes when the last clone is dropped).
@@ -108,13 +119,20 @@ impl SqliteStore {
         self.pool.close().await;
     }
 
-    async fn begin(&self) -> Result<sqlx::Transaction<'_, Sqlite>, StoreError> {
+    async fn begin(
+        conn: &mut SqliteConnection,
+    ) -> Result<sqlx::Transaction<'_, Sqlite>, StoreError> {
         // IMMEDIATE takes the write lock up front, so concurrent commits queue on the busy
         // timeout instead of failing when a read would have to turn into a write.
-        self.pool
-            .begin_with("BEGIN IMMEDIATE")
+        conn.begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(backend("cannot begin a transaction"))
+    }
+
+    /// Whether a connection left inside a transaction may be closed (see `sql_store.rs`):
+    /// not the in-memory database's only one.
+    fn may_close_connections(&self) -> bool {
+        self.file
     }
 }
 

@@ -77,7 +77,11 @@ impl Tmpfs {
                 }
             }
         }
-        assert!(written > 0, "{} was full before filling", self.dir.display());
+        assert!(
+            written > 0,
+            "{} was full before filling",
+            self.dir.display()
+        );
         written
     }
 
@@ -94,6 +98,7 @@ impl Drop for Tmpfs {
         // A server killed on drop may still hold files: detach lazily if it is busy.
         let unmounted = Command::new("umount")
             .arg(&self.dir)
+            .stderr(std::process::Stdio::null())
             .status()
             .is_ok_and(|s| s.success())
             || Command::new("umount")
@@ -174,7 +179,9 @@ async fn full_disk_fails_writes_and_readiness_then_both_recover_without_restart(
     assert_eq!(status, 500, "{body}");
     assert_eq!(body["error"]["code"], "INTERNAL", "{body}");
     assert!(
-        body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()),
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
         "{body}"
     );
 
@@ -236,6 +243,8 @@ async fn full_disk_fails_writes_and_readiness_then_both_recover_without_restart(
     assert_eq!(ready["store_writable"], true, "{ready}");
     assert_eq!(fleet.metric("fms_store_writable").await, 1.0);
     fleet.assert_server_alive();
+    // Stop the server before the tmpfs goes, so it unmounts cleanly.
+    fleet.server.kill().await.unwrap();
     drop(fleet);
     drop(disk);
 }

@@ -988,6 +988,14 @@ pub(super) async fn failed_commit_leaves_store_writable(h: Harness) {
             "refused commit {i}: {result:?}"
         );
     }
+    let health = store.write_health();
+    assert!(!health.writable(), "{health:?}");
+    assert!(health.failures_total >= 10, "{health:?}");
+    // A probe (at most one a second) finds that the database takes small writes again.
+    tokio::time::sleep(crate::store::health::PROBE_INTERVAL + Duration::from_millis(100)).await;
+    let health = store.probe_writes().await;
+    assert!(health.writable(), "after a successful probe: {health:?}");
+    let probes = health.failures_total;
     // Every later batch the database accepts commits, whichever connection it gets.
     for i in 0..20 {
         let key = format!("after.{i}");
@@ -1001,9 +1009,25 @@ pub(super) async fn failed_commit_leaves_store_writable(h: Harness) {
             ]))
             .await
             .unwrap_or_else(|e| panic!("commit {i} after the refusals: {e}"));
-        assert_eq!(store.setting(&key).await.unwrap(), Some(json(&i.to_string())));
+        assert_eq!(
+            store.setting(&key).await.unwrap(),
+            Some(json(&i.to_string()))
+        );
     }
     let audit = store.audit(100).await.unwrap();
     assert_eq!(audit.len(), 20, "refused entries are not stored");
     assert!(audit.iter().all(|a| a.action == "test.accepted"));
+
+    // A refusal marks writes failing again; the next commit that works clears it.
+    assert!(store.commit(&refused).await.is_err());
+    assert!(!store.write_health().writable());
+    assert_eq!(store.write_health().failures_total, probes + 1);
+    store
+        .commit(&batch([Write::Setting {
+            key: "last".into(),
+            value: json("1"),
+        }]))
+        .await
+        .unwrap();
+    assert!(store.write_health().writable());
 }
