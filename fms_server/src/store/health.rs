@@ -58,11 +58,12 @@ impl WriteTracker {
 
     /// Records a write's outcome. Only failures of the database count (`Backend`); a batch
     /// refused for what it holds (a duplicate key, a lost lease) says nothing about the
-    /// database's health and leaves it as it was.
-    pub(crate) fn record(&self, result: &Result<(), StoreError>) {
+    /// database's health and leaves it as it was. Callers record successes only of writes
+    /// that wrote something.
+    pub(crate) fn record<T>(&self, result: &Result<T, StoreError>) {
         let mut st = self.lock();
         match result {
-            Ok(()) => {
+            Ok(_) => {
                 st.health.failing = None;
                 st.last_try = None;
             }
@@ -116,14 +117,14 @@ mod tests {
         assert!(t.health().writable());
         assert!(!t.claim_probe(), "no probe while writes work");
 
-        t.record(&Err(StoreError::Backend("disk full".into())));
+        t.record(&Err::<(), _>(StoreError::Backend("disk full".into())));
         let h = t.health();
         let since = h.failing.as_ref().unwrap().since_ms;
         assert_eq!(h.failures_total, 1);
         assert!(!t.claim_probe(), "a write was just tried");
 
         std::thread::sleep(Duration::from_millis(5));
-        t.record(&Err(StoreError::Backend("still full".into())));
+        t.record(&Err::<(), _>(StoreError::Backend("still full".into())));
         let h = t.health();
         let failing = h.failing.unwrap();
         assert_eq!(
@@ -133,21 +134,23 @@ mod tests {
         assert_eq!(h.failures_total, 2);
 
         // Refusals for the batch's content leave health alone.
-        t.record(&Err(StoreError::DuplicateIdempotencyKey("k".into())));
-        t.record(&Err(StoreError::Fenced(3)));
+        t.record(&Err::<(), _>(StoreError::DuplicateIdempotencyKey(
+            "k".into(),
+        )));
+        t.record(&Err::<(), _>(StoreError::Fenced(3)));
         assert!(!t.health().writable());
 
         t.record(&Ok(()));
         assert_eq!(t.health().failing, None);
         assert_eq!(t.health().failures_total, 2);
-        t.record(&Err(StoreError::Fenced(3)));
+        t.record(&Err::<(), _>(StoreError::Fenced(3)));
         assert!(t.health().writable());
     }
 
     #[test]
     fn probes_are_claimed_once_per_interval() {
         let t = WriteTracker::default();
-        t.record(&Err(StoreError::Backend("disk full".into())));
+        t.record(&Err::<(), _>(StoreError::Backend("disk full".into())));
         t.lock().last_try = Some(Instant::now() - PROBE_INTERVAL);
         assert!(t.claim_probe());
         assert!(!t.claim_probe(), "claimed by the first caller");

@@ -417,32 +417,44 @@ macro_rules! impl_sql_store {
                 rows.into_iter().map(AuditEntry::try_from).collect()
             }
 
+            // The lease and request writes count in the write health too, so that a replica
+            // that commits nothing itself (a follower) still sees its database refuse writes.
+            // A success counts only when a row was written.
+
             async fn acquire_lease(&self, holder: &str, ttl_ms: u64) -> Result<Option<u64>, StoreError> {
-                let row: Option<(i64,)> = sqlx::query_as($dialect.acquire_lease)
+                let written = sqlx::query_as::<_, (i64,)>($dialect.acquire_lease)
                     .bind(holder)
                     .bind(sql::to_i64(ttl_ms, "lease ttl")?)
                     .fetch_optional(&self.pool)
                     .await
-                    .map_err(backend("cannot take or renew the dispatch lease"))?;
-                row.map(|(t,)| sql::to_u64(t, "lease token")).transpose()
+                    .map_err(backend("cannot take or renew the dispatch lease"));
+                if !matches!(written, Ok(None)) {
+                    self.writes.record(&written);
+                }
+                written?.map(|(t,)| sql::to_u64(t, "lease token")).transpose()
             }
 
             async fn release_lease(&self, holder: &str) -> Result<(), StoreError> {
-                sqlx::query("UPDATE leases SET expires_ms = 0 WHERE name = 'dispatch' AND holder = $1")
+                let released = sqlx::query("UPDATE leases SET expires_ms = 0 WHERE name = 'dispatch' AND holder = $1")
                     .bind(holder)
                     .execute(&self.pool)
                     .await
-                    .map_err(backend("cannot release the dispatch lease"))?;
-                Ok(())
+                    .map_err(backend("cannot release the dispatch lease"));
+                if !matches!(&released, Ok(done) if done.rows_affected() == 0) {
+                    self.writes.record(&released);
+                }
+                released.map(|_| ())
             }
 
             async fn submit_request(&self, body: &JsonValue, at_ms: u64) -> Result<u64, StoreError> {
-                let (id,): (i64,) = sqlx::query_as($dialect.insert_request)
+                let inserted = sqlx::query_as::<_, (i64,)>($dialect.insert_request)
                     .bind(codec::encode_text(body))
                     .bind(sql::to_i64(at_ms, "request created_ms")?)
                     .fetch_one(&self.pool)
                     .await
-                    .map_err(backend("cannot queue a request for the leader"))?;
+                    .map_err(backend("cannot queue a request for the leader"));
+                self.writes.record(&inserted);
+                let (id,) = inserted?;
                 sql::to_u64(id, "request id")
             }
 
