@@ -147,35 +147,21 @@ fn new_task(n: u32) -> Value {
     json!({"target": {"x": 1.0 + f64::from(n % 7), "y": 0.5}, "priority": "normal"})
 }
 
-/// With the data directory on a full disk, writes answer 5xx in the error envelope and
-/// `/readyz` 503 with the reason; once the disk has room, both recover without a restart.
-#[tokio::test]
-async fn full_disk_fails_writes_and_readiness_then_both_recover_without_restart() {
-    let disk = Tmpfs::mount("store-full", 4 * 1024);
-    let mut fleet = start_server_on(disk.path(), "store-full").await;
-
-    let (status, body) = fleet.post("/api/tasks", new_task(0)).await;
-    assert_eq!(status, 201, "a write before the disk fills: {body}");
-    let (status, body) = fleet.get("/readyz").await;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(fleet.metric("fms_store_writable").await, 1.0);
-
+/// Fills the disk, then creates tasks until one fails (the first may still fit in space the
+/// database already holds): it must fail in the error envelope, and `/readyz` must say why.
+async fn fill_until_writes_fail(fleet: &Fleet, disk: &Tmpfs, round: u32) {
     let filled = disk.fill();
-    eprintln!("filled the tmpfs with {} KiB", filled / 1024);
-
-    // The first writes may still fit in space the database already holds.
-    let mut n = 1;
-    let failure = fleet
+    eprintln!("round {round}: filled the tmpfs with {} KiB", filled / 1024);
+    let mut n = round * 1000;
+    let (status, body) = fleet
         .wait_up_to(Duration::from_secs(20), "a write to fail", || {
             n += 1;
-            let fleet = &fleet;
             async move {
                 let (status, body) = fleet.post("/api/tasks", new_task(n)).await;
                 (status >= 500).then_some((status, body))
             }
         })
         .await;
-    let (status, body) = failure;
     assert_eq!(status, 500, "{body}");
     assert_eq!(body["error"]["code"], "INTERNAL", "{body}");
     assert!(
@@ -192,15 +178,45 @@ async fn full_disk_fails_writes_and_readiness_then_both_recover_without_restart(
     assert_eq!(ready["store_writable"], false, "{ready}");
     let reason = ready["reason"].as_str().unwrap_or_default();
     assert!(reason.contains("write"), "a reason: {ready}");
-    eprintln!("/readyz on the full disk: {ready}");
+    eprintln!("round {round}: /readyz on the full disk: {ready}");
     assert_eq!(fleet.metric("fms_store_writable").await, 0.0);
     assert_eq!(fleet.metric("fms_store_up").await, 1.0, "reads still work");
-    assert!(fleet.metric("fms_store_write_failures_total").await >= 1.0);
-    // Reads keep working.
+    assert!(fleet.metric("fms_store_write_failures_total").await >= f64::from(round));
     let (status, _) = fleet.get("/api/tasks").await;
-    assert_eq!(status, 200);
+    assert_eq!(status, 200, "reads keep working");
+}
 
-    // Free the disk. Readiness must come back with no write traffic (a probe), then writes.
+/// Creates tasks until one succeeds; returns it.
+async fn create_until_it_works(fleet: &Fleet, first: u32) -> Value {
+    let mut n = first;
+    fleet
+        .wait_up_to(RECOVERY_BOUND, "a write to succeed again", || {
+            n += 1;
+            async move {
+                let (status, body) = fleet.post("/api/tasks", new_task(n)).await;
+                (status == 201).then_some(body)
+            }
+        })
+        .await
+}
+
+/// With the data directory on a full disk, writes answer 5xx in the error envelope and
+/// `/readyz` 503 with the reason; once the disk has room, both recover without a restart:
+/// readiness by itself (a probe write), writes at once. Twice, so that the second time shows
+/// nothing was left spoiled by the first.
+#[tokio::test]
+async fn full_disk_fails_writes_and_readiness_then_both_recover_without_restart() {
+    let disk = Tmpfs::mount("store-full", 4 * 1024);
+    let mut fleet = start_server_on(disk.path(), "store-full").await;
+
+    let (status, body) = fleet.post("/api/tasks", new_task(0)).await;
+    assert_eq!(status, 201, "a write before the disk fills: {body}");
+    let (status, body) = fleet.get("/readyz").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(fleet.metric("fms_store_writable").await, 1.0);
+
+    // Round 1: after freeing, readiness comes back with no write traffic (the probe).
+    fill_until_writes_fail(&fleet, &disk, 1).await;
     disk.free();
     let freed = Instant::now();
     fleet
@@ -209,39 +225,39 @@ async fn full_disk_fails_writes_and_readiness_then_both_recover_without_restart(
         })
         .await;
     let ready_after = freed.elapsed();
-    let mut n = 100;
-    let created = fleet
-        .wait_up_to(RECOVERY_BOUND, "a write to succeed again", || {
-            n += 1;
-            let fleet = &fleet;
-            async move {
-                let (status, body) = fleet.post("/api/tasks", new_task(n)).await;
-                (status == 201).then_some(body)
-            }
-        })
-        .await;
-    let write_after = freed.elapsed();
-    eprintln!(
-        "recovery after the disk was freed: /readyz 200 after {} ms, first write after {} ms",
-        ready_after.as_millis(),
-        write_after.as_millis()
-    );
-    assert!(
-        write_after < RECOVERY_BOUND,
-        "writes took {write_after:?} to recover"
-    );
-    // Every write works again, not just one (no connection is left spoiled).
+    assert_eq!(fleet.metric("fms_store_writable").await, 1.0);
+    // Every write works again, not just one (no pooled connection is left spoiled).
     for i in 0..10 {
-        let (status, body) = fleet.post("/api/tasks", new_task(200 + i)).await;
+        let (status, body) = fleet.post("/api/tasks", new_task(1500 + i)).await;
+        assert_eq!(status, 201, "write {i} after recovery: {body}");
+    }
+
+    // Round 2: after freeing, the very next writes work, and they restore readiness.
+    fill_until_writes_fail(&fleet, &disk, 2).await;
+    disk.free();
+    let freed = Instant::now();
+    let created = create_until_it_works(&fleet, 2500).await;
+    let write_after = freed.elapsed();
+    let (status, ready) = fleet.get("/readyz").await;
+    assert_eq!(
+        status, 200,
+        "a successful write restores readiness: {ready}"
+    );
+    assert_eq!(ready["store_writable"], true, "{ready}");
+    for i in 0..10 {
+        let (status, body) = fleet.post("/api/tasks", new_task(2600 + i)).await;
         assert_eq!(status, 201, "write {i} after recovery: {body}");
     }
     let id = created["id"].as_str().unwrap();
-    let (status, _) = fleet.get(&format!("/api/tasks/{id}")).await;
-    assert_eq!(status, 200);
-    let (status, ready) = fleet.get("/readyz").await;
-    assert_eq!(status, 200, "{ready}");
-    assert_eq!(ready["store_writable"], true, "{ready}");
-    assert_eq!(fleet.metric("fms_store_writable").await, 1.0);
+    let (status, task) = fleet.get(&format!("/api/tasks/{id}")).await;
+    assert_eq!(status, 200, "{task}");
+
+    eprintln!(
+        "recovery after the disk was freed: /readyz 200 after {} ms without traffic (round 1); \
+         first write after {} ms (round 2)",
+        ready_after.as_millis(),
+        write_after.as_millis()
+    );
     fleet.assert_server_alive();
     // Stop the server before the tmpfs goes, so it unmounts cleanly.
     fleet.server.kill().await.unwrap();
