@@ -76,6 +76,11 @@ pub struct Snapshot {
     /// The store did not answer: task gauges are left out rather than shown as zero.
     pub store_down: bool,
     pub ws_clients: usize,
+    // --- Store write health (issue 15): see `Store::write_health` ---
+    /// The store's last write (commit or probe) failed in the database.
+    pub store_write_failing: bool,
+    /// Writes (commits and probes) that failed in the database since the start.
+    pub store_write_failures: u64,
 }
 
 impl Metrics {
@@ -275,6 +280,20 @@ impl Metrics {
                 n.load(Ordering::Relaxed)
             );
         }
+        // --- Store write health (issue 15). `fms_store_up` says the store answers reads;
+        // these say whether it takes writes (a full disk fails writes, not reads).
+        let _ = writeln!(
+            out,
+            "# HELP fms_store_writable 1 if the store's last write (a commit, or a probe while writes fail) succeeded.\n\
+             # TYPE fms_store_writable gauge\nfms_store_writable {}",
+            u64::from(!s.store_write_failing)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP fms_store_write_failures_total Writes (commits and probes) the store failed to make since the start.\n\
+             # TYPE fms_store_write_failures_total counter\nfms_store_write_failures_total {}",
+            s.store_write_failures
+        );
         out
     }
 }
@@ -301,8 +320,25 @@ mod tests {
             "fms_tasks_total{status=\"COMPLETED\"} 0",
             "fms_zenoh_messages_total{kind=\"state\"} 2",
             "fms_zenoh_messages_rejected_total 1",
+            "fms_store_writable 1",
+            "fms_store_write_failures_total 0",
         ] {
             assert!(text.contains(needle), "missing {needle}:\n{text}");
+        }
+    }
+
+    #[test]
+    fn renders_store_write_health() {
+        let text = Metrics::default().render(&Snapshot {
+            store_write_failing: true,
+            store_write_failures: 7,
+            ..Snapshot::default()
+        });
+        for needle in [
+            "\n# TYPE fms_store_writable gauge\nfms_store_writable 0\n",
+            "\n# TYPE fms_store_write_failures_total counter\nfms_store_write_failures_total 7\n",
+        ] {
+            assert!(text.contains(needle), "missing {needle:?}:\n{text}");
         }
     }
 }

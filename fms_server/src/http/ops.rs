@@ -1,4 +1,5 @@
-//! Operational endpoints: `/healthz`, Prometheus `/metrics`, and the site map (`/api/map`).
+//! Operational endpoints: `/healthz`, `/readyz`, Prometheus `/metrics`, and the site map
+//! (`/api/map`).
 
 use axum::extract::State;
 use axum::http::header;
@@ -10,6 +11,7 @@ use super::{ApiError, AppState};
 use crate::fleet::registry::Presence;
 use crate::fleet::tasks::TaskStatus;
 use crate::metrics::Snapshot;
+use crate::store::WriteHealth;
 
 #[derive(Serialize)]
 struct Health {
@@ -26,11 +28,12 @@ pub async fn healthz(State(st): State<AppState>) -> impl IntoResponse {
 
 pub async fn metrics(State(st): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     // The robot, ingest and lease figures stay scrapeable while the database is away.
-    let counted = tokio::time::timeout(
-        std::time::Duration::from_secs(1),
-        st.shared.store.count_by_status(),
-    )
-    .await;
+    let wait = std::time::Duration::from_secs(1);
+    let store = &st.shared.store;
+    let (counted, writes) = tokio::join!(
+        tokio::time::timeout(wait, store.count_by_status()),
+        write_health(store.as_ref(), wait),
+    );
     let (tasks_by_status, store_down) = match counted {
         Ok(Ok(counts)) => (counts, false),
         Ok(Err(e)) => {
@@ -57,6 +60,8 @@ pub async fn metrics(State(st): State<AppState>) -> Result<impl IntoResponse, Ap
                 .sum(),
             tasks_by_status,
             store_down,
+            store_write_failing: !writes.writable(),
+            store_write_failures: writes.failures_total,
             ws_clients: st.shared.hub.listeners(),
         }
     };
@@ -85,26 +90,59 @@ pub struct ZenohProbe {
 pub struct Ready {
     /// `ready` or `unavailable`.
     pub status: &'static str,
+    /// The store answers reads and takes writes.
     pub store: bool,
+    /// The store's last write (a commit, or the probe this check makes while writes fail)
+    /// succeeded: false while the disk is full or the database refuses writes.
+    pub store_writable: bool,
     pub zenoh: bool,
+    /// Why the server is not ready; absent when it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
-/// Readiness: the store answers and Zenoh is up (as a client: connected to a router).
-/// 503 when either is not.
+/// The store's write health, probing with a tiny write while writes fail (at most once a
+/// second, see `Store::probe_writes`). A probe that takes longer than `wait` leaves the
+/// health as it was.
+async fn write_health(store: &dyn crate::store::Store, wait: std::time::Duration) -> WriteHealth {
+    match tokio::time::timeout(wait, store.probe_writes()).await {
+        Ok(health) => health,
+        Err(_) => store.write_health(),
+    }
+}
+
+/// Readiness: the store answers reads, its writes work (its last commit succeeded, or a
+/// probe write does), and Zenoh is up (as a client: connected to a router). 503 with a
+/// `reason` when any is not.
 pub async fn readyz(State(st): State<AppState>) -> impl IntoResponse {
-    let store = tokio::time::timeout(
-        std::time::Duration::from_secs(2),
-        st.shared.store.setting("readyz"),
-    )
-    .await
-    .is_ok_and(|r| r.is_ok());
+    let wait = std::time::Duration::from_secs(2);
+    let store = &st.shared.store;
+    let (readable, writes) = tokio::join!(
+        tokio::time::timeout(wait, store.setting("readyz")),
+        write_health(store.as_ref(), wait),
+    );
+    let readable = readable.is_ok_and(|r| r.is_ok());
     let zenoh = match &st.zenoh {
         None => true,
         Some(z) if z.session.is_closed() => false,
         Some(z) if z.client => z.session.info().routers_zid().await.next().is_some(),
         Some(_) => true,
     };
-    let ok = store && zenoh;
+    let mut reasons = Vec::new();
+    if !readable {
+        reasons.push("the store does not answer reads".to_owned());
+    }
+    if let Some(failing) = &writes.failing {
+        let secs = crate::store::health::unix_ms().saturating_sub(failing.since_ms) / 1000;
+        reasons.push(format!(
+            "store writes fail (for {secs} s, {} failed writes so far): {}",
+            writes.failures_total, failing.error
+        ));
+    }
+    if !zenoh {
+        reasons.push("Zenoh is down or has no router".to_owned());
+    }
+    let ok = reasons.is_empty();
     let code = if ok {
         axum::http::StatusCode::OK
     } else {
@@ -114,8 +152,10 @@ pub async fn readyz(State(st): State<AppState>) -> impl IntoResponse {
         code,
         Json(Ready {
             status: if ok { "ready" } else { "unavailable" },
-            store,
+            store: readable && writes.writable(),
+            store_writable: writes.writable(),
             zenoh,
+            reason: (!ok).then(|| reasons.join("; ")),
         }),
     )
 }

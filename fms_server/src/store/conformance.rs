@@ -27,18 +27,34 @@ use crate::fleet::tasks::{HistoryEntry, Task, TaskStatus};
 const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
 type Opener = Box<dyn Fn() -> BoxFuture<'static, Arc<dyn Store>> + Send + Sync>;
+type RefusingOpener = Box<dyn Fn() -> BoxFuture<'static, (Arc<dyn Store>, Batch)> + Send + Sync>;
 
 /// Gives a test its backend. `open` may be called again after the previous store was
 /// dropped: it reaches the same data (a reopened file, a new pool on the same database).
 pub(super) struct Harness {
     opener: Opener,
+    /// SQL backends: opens a store whose database refuses one kind of write inside the
+    /// database, the way a full disk refuses every write, and gives a batch it refuses.
+    refusing: Option<RefusingOpener>,
 }
 
 impl Harness {
     async fn open(&self) -> Arc<dyn Store> {
         (self.opener)().await
     }
+
+    /// A store whose database refuses the returned batch (SQL backends only).
+    async fn open_refusing(&self) -> (Arc<dyn Store>, Batch) {
+        let refusing = self
+            .refusing
+            .as_ref()
+            .expect("only SQL backends refuse writes inside the database");
+        refusing().await
+    }
 }
+
+/// The action of the audit entry the refusing PostgreSQL database rejects at COMMIT.
+const REFUSED_ACTION: &str = "test.refused";
 
 async fn with_memory<F, Fut>(test: F)
 where
@@ -50,7 +66,11 @@ where
         let store = store.clone();
         Box::pin(async move { store })
     });
-    test(Harness { opener }).await;
+    test(Harness {
+        opener,
+        refusing: None,
+    })
+    .await;
 }
 
 /// A directory removed when dropped, even if the test panics.
@@ -77,6 +97,23 @@ where
     let dir = TempDir::new();
     // A directory that does not exist yet: opening must create it.
     let url = format!("sqlite://{}", dir.0.join("data").join("fms.db").display());
+    // A database capped at 1 MiB (256 pages of 4 KiB): a batch of more than that fails with
+    // SQLITE_FULL, as every write does on a full disk.
+    let capped = dir.0.join("capped").join("fms.db");
+    let refusing: RefusingOpener = Box::new(move || {
+        let path = capped.clone();
+        Box::pin(async move {
+            let store = super::sqlite::SqliteStore::open_capped(&path, 256)
+                .await
+                .unwrap_or_else(|e| {
+                    panic!("cannot open capped SQLite store {}: {e}", path.display())
+                });
+            let mut big = audit_entry(1, REFUSED_ACTION);
+            big.detail = JsonValue::String("x".repeat(2 << 20));
+            let store: Arc<dyn Store> = Arc::new(store);
+            (store, batch([Write::Audit(big)]))
+        })
+    });
     let opener: Opener = Box::new(move || {
         let url = url.clone();
         Box::pin(async move {
@@ -85,7 +122,11 @@ where
                 .unwrap_or_else(|e| panic!("cannot open SQLite store {url}: {e}"))
         })
     });
-    test(Harness { opener }).await;
+    test(Harness {
+        opener,
+        refusing: Some(refusing),
+    })
+    .await;
     drop(dir);
 }
 
@@ -134,6 +175,7 @@ where
         .database(&name)
         .to_url_lossy()
         .to_string();
+    let refusing_url = url.clone();
     let opener: Opener = Box::new(move || {
         let url = url.clone();
         Box::pin(async move {
@@ -142,9 +184,39 @@ where
                 .unwrap_or_else(|e| panic!("cannot open PostgreSQL store: {e}"))
         })
     });
-    let outcome = AssertUnwindSafe(test(Harness { opener }))
-        .catch_unwind()
-        .await;
+    // A deferred constraint trigger rejects one audit action when the transaction commits:
+    // the COMMIT itself fails, as it does when the server cannot write its WAL.
+    let refusing: RefusingOpener = Box::new(move || {
+        let url = refusing_url.clone();
+        Box::pin(async move {
+            let store = open_store(Some(&url), std::path::Path::new("/nonexistent"))
+                .await
+                .unwrap_or_else(|e| panic!("cannot open PostgreSQL store: {e}"));
+            let pool = sqlx::PgPool::connect(&url)
+                .await
+                .unwrap_or_else(|e| panic!("cannot connect to the test database: {e}"));
+            let ddl = format!(
+                "CREATE OR REPLACE FUNCTION refuse_at_commit() RETURNS trigger LANGUAGE plpgsql AS \
+                 $$ BEGIN RAISE EXCEPTION 'refused at commit (test)'; END $$; \
+                 DROP TRIGGER IF EXISTS refuse_at_commit ON audit; \
+                 CREATE CONSTRAINT TRIGGER refuse_at_commit AFTER INSERT ON audit \
+                 DEFERRABLE INITIALLY DEFERRED FOR EACH ROW \
+                 WHEN (NEW.action = '{REFUSED_ACTION}') EXECUTE FUNCTION refuse_at_commit()"
+            );
+            sqlx::raw_sql(&ddl)
+                .execute(&pool)
+                .await
+                .unwrap_or_else(|e| panic!("cannot install the refusing trigger: {e}"));
+            pool.close().await;
+            (store, batch([Write::Audit(audit_entry(1, REFUSED_ACTION))]))
+        })
+    });
+    let outcome = AssertUnwindSafe(test(Harness {
+        opener,
+        refusing: Some(refusing),
+    }))
+    .catch_unwind()
+    .await;
     let dropped = sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         .execute(&mut admin)
         .await;
@@ -160,9 +232,10 @@ where
 mod cases;
 use cases::*;
 
-/// Instantiates every test of the suite once per backend.
+/// Instantiates every test of the suite once per backend; `sql:` tests only for the SQL
+/// backends (they make the database refuse writes, which the memory store never does).
 macro_rules! suite {
-    ($($test:ident),* $(,)?) => {
+    (every: [$($test:ident),* $(,)?], sql: [$($sql:ident),* $(,)?] $(,)?) => {
         mod memory {
             $(#[tokio::test]
             async fn $test() {
@@ -174,17 +247,26 @@ macro_rules! suite {
             async fn $test() {
                 super::with_sqlite(super::$test).await;
             })*
+            $(#[tokio::test]
+            async fn $sql() {
+                super::with_sqlite(super::$sql).await;
+            })*
         }
         mod postgres {
             $(#[tokio::test]
             async fn $test() {
                 super::with_postgres(super::$test).await;
             })*
+            $(#[tokio::test]
+            async fn $sql() {
+                super::with_postgres(super::$sql).await;
+            })*
         }
     };
 }
 
 suite!(
+    every: [
     task_round_trip_every_field,
     task_round_trip_nones,
     update_appends_only_new_history,
@@ -206,6 +288,8 @@ suite!(
     fenced_batch_writes_nothing,
     requests_are_answered_once,
     open_ids_and_changes_since,
+    ],
+    sql: [failed_commit_leaves_store_writable],
 );
 
 // ---- test data ----

@@ -4,6 +4,7 @@
 
 #[cfg(test)]
 mod conformance;
+pub mod health;
 pub mod memory;
 pub mod postgres;
 mod sql;
@@ -20,6 +21,7 @@ use fms_msgs::{RobotId, TaskId};
 use serde::{Deserialize, Serialize};
 
 use crate::fleet::tasks::{Task, TaskStatus};
+pub use health::{WriteFailure, WriteHealth};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -183,6 +185,23 @@ pub trait Store: Send + Sync + 'static {
         since_ms: u64,
         limit: usize,
     ) -> Result<Vec<Task>, StoreError>;
+
+    // --- Write health: does the database take writes? -----------------------------------
+
+    /// Whether writes work, as the last commit (or write probe) that reached the database
+    /// found: a full disk or a lost database makes it failing until a write succeeds again.
+    /// Batches refused for their content (a duplicate key, a lost lease) do not count.
+    /// The default, for stores that cannot fail to write (memory): always writable.
+    fn write_health(&self) -> WriteHealth {
+        WriteHealth::default()
+    }
+
+    /// While writes fail, tries a tiny write (at most once per `health::PROBE_INTERVAL`),
+    /// so health comes back without waiting for traffic; then returns the health. No I/O
+    /// while writes work.
+    async fn probe_writes(&self) -> WriteHealth {
+        self.write_health()
+    }
 }
 
 /// Opens the store a deployment asked for: `postgres://` or `postgresql://` URLs connect

@@ -3,14 +3,16 @@
 
 use std::collections::HashMap;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use fms_msgs::codec::{self, JsonValue};
 use fms_msgs::{RobotId, TaskId};
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
-use sqlx::{Postgres, QueryBuilder};
+use sqlx::{Connection, Postgres, QueryBuilder};
 
+use super::health::{self, WriteHealth, WriteTracker};
 use super::sql::{self, backend, TaskEventRow};
 use super::sql_store::{impl_sql_store, Dialect};
 use super::{AuditEntry, Batch, EventCursor, RobotRecord, Store, StoreError, TaskFilter, Write};
@@ -27,6 +29,7 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    writes: Arc<WriteTracker>,
 }
 
 impl PostgresStore {
@@ -50,13 +53,17 @@ impl PostgresStore {
         let pool = PgPoolOptions::new()
             .max_connections(POOL_SIZE)
             .acquire_timeout(ACQUIRE_TIMEOUT)
+            .before_acquire(sql::reusable::<PgConnection>)
             .connect_with(options)
             .await
             .map_err(backend(what))?;
         MIGRATOR.run(&pool).await.map_err(|e| {
             StoreError::Backend(format!("cannot migrate the PostgreSQL schema: {e}"))
         })?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            writes: Arc::default(),
+        })
     }
 
     /// Closes every connection (the pool also closes when the last clone is dropped).
@@ -64,13 +71,18 @@ impl PostgresStore {
         self.pool.close().await;
     }
 
-    async fn begin(&self) -> Result<sqlx::Transaction<'_, Postgres>, StoreError> {
+    async fn begin(conn: &mut PgConnection) -> Result<sqlx::Transaction<'_, Postgres>, StoreError> {
         // Concurrent writers of one task serialize on its row lock, taken by the upsert
         // before the stored history is counted.
-        self.pool
-            .begin()
+        conn.begin()
             .await
             .map_err(backend("cannot begin a transaction"))
+    }
+
+    /// Connections left inside a transaction are closed (see `sql_store.rs`); the pool
+    /// opens new ones.
+    fn may_close_connections(&self) -> bool {
+        true
     }
 }
 

@@ -6,6 +6,7 @@ use std::fmt::Display;
 
 use fms_msgs::codec::{self, JsonValue};
 use fms_msgs::{Goal, Priority, RobotId, TaskId};
+use futures_util::future::BoxFuture;
 
 use super::{AuditEntry, EventCursor, RobotRecord, StoreError};
 use crate::fleet::tasks::{HistoryEntry, Task, TaskStatus};
@@ -82,6 +83,26 @@ fn json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T, Sto
 /// Wraps a driver error with what was being done.
 pub(super) fn backend(context: impl Display) -> impl FnOnce(sqlx::Error) -> StoreError {
     move |e| StoreError::Backend(format!("{context}: {e}"))
+}
+
+/// Whether a connection whose write failed may go back to the pool: outside any transaction
+/// as sqlx counts them (see `sql_store.rs` for how a failed write can leave it inside one).
+/// Dropping the failed `Transaction` queued a ROLLBACK; the ping runs after it.
+pub(super) async fn outside_transaction<C: sqlx::Connection>(conn: &mut C) -> bool {
+    conn.ping().await.is_ok() && !conn.is_in_transaction()
+}
+
+/// The pools' `before_acquire` check: an idle connection still counted inside a transaction
+/// (a write cancelled after its transaction failed) is closed rather than handed out.
+pub(super) fn reusable<C: sqlx::Connection>(
+    conn: &mut C,
+    _: sqlx::pool::PoolConnectionMetadata,
+) -> BoxFuture<'_, Result<bool, sqlx::Error>> {
+    let idle = !conn.is_in_transaction();
+    if !idle {
+        tracing::warn!("closing a pooled database connection left inside a transaction");
+    }
+    Box::pin(std::future::ready(Ok(idle)))
 }
 
 /// Whether the error is a unique-constraint violation.

@@ -35,11 +35,53 @@ pub(super) struct Dialect {
     pub request_done: &'static str,
 }
 
-/// Implements `select_tasks`, `apply`, `write_task` and [`Store`](super::Store) for `$store`,
-/// a type with a `pool` field and an `async fn begin(&self)` returning a transaction.
+/// Implements `select_tasks`, `write`, `apply`, `write_task` and [`Store`](super::Store) for
+/// `$store`, a type with a `pool` field, a `writes` field (a
+/// [`WriteTracker`](super::health::WriteTracker)), an `async fn begin(conn)` that begins a
+/// transaction on a connection and a `fn may_close_connections(&self)`.
+///
+/// A failed write must not spoil its connection. sqlx counts transactions per connection
+/// (its "transaction depth") and lowers the count only when COMMIT or ROLLBACK succeeds. On
+/// SQLite, an error such as SQLITE_FULL or SQLITE_IOERR (a full disk) in a statement or in
+/// COMMIT makes SQLite roll the whole transaction back by itself; the ROLLBACK that dropping
+/// the `Transaction` then queues fails ("no transaction is active"), the count stays at 1,
+/// and the connection goes back to the pool (its release check is a ping, which passes).
+/// Every later `begin_with` on it fails ("attempted to call begin_with at non-zero
+/// transaction depth"), so after a few failures every pooled connection refuses writes for
+/// good, while reads, which never look at the count, still work. Hence: after a failed write
+/// the connection is checked (`sql::outside_transaction`) and closed if it still counts a
+/// transaction; the pool's `before_acquire` check (`sql::reusable`) does the same for a
+/// write cancelled half-way (its future dropped), which skips the first check.
 macro_rules! impl_sql_store {
     ($store:ty, $db:ty, $conn:ty, $dialect:expr) => {
         impl $store {
+            /// Applies the batch in one transaction and records the outcome in the store's
+            /// write health.
+            async fn write(&self, batch: &Batch) -> Result<(), StoreError> {
+                let result = self.write_on_a_connection(batch).await;
+                self.writes.record(&result);
+                result
+            }
+
+            async fn write_on_a_connection(&self, batch: &Batch) -> Result<(), StoreError> {
+                let mut conn = self
+                    .pool
+                    .acquire()
+                    .await
+                    .map_err(backend("cannot get a database connection"))?;
+                let result = write_batch(&mut conn, batch).await;
+                if result.is_err()
+                    && self.may_close_connections()
+                    && !sql::outside_transaction(&mut *conn).await
+                {
+                    tracing::warn!(
+                        "closing a database connection that a failed write left inside a transaction"
+                    );
+                    conn.close_on_drop();
+                }
+                result
+            }
+
             /// Tasks selected by `inner` (which continues `SELECT * FROM tasks` with WHERE / ORDER
             /// BY / LIMIT), each with its full history, newest first.
             async fn select_tasks<'a>(
@@ -59,6 +101,29 @@ macro_rules! impl_sql_store {
                     .map_err(backend("cannot read tasks"))?;
                 sql::assemble_tasks(rows)
             }
+        }
+
+        /// Applies the batch in one transaction on `conn`. On error the transaction is
+        /// dropped, which queues its rollback.
+        async fn write_batch(conn: &mut $conn, batch: &Batch) -> Result<(), StoreError> {
+            let mut tx = <$store>::begin(conn).await?;
+            if let Some(fence) = &batch.fence {
+                let held: Option<(i64,)> = sqlx::query_as($dialect.fence_check)
+                    .bind(fence.holder.as_str())
+                    .bind(sql::to_i64(fence.token, "lease token")?)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(backend("cannot check the dispatch lease"))?;
+                if held.is_none() {
+                    return Err(StoreError::Fenced(fence.token));
+                }
+            }
+            for w in &batch.writes {
+                apply(&mut tx, w).await?;
+            }
+            tx.commit()
+                .await
+                .map_err(backend("cannot commit the transaction"))
         }
 
         async fn apply(conn: &mut $conn, w: &Write) -> Result<(), StoreError> {
@@ -200,25 +265,29 @@ macro_rules! impl_sql_store {
                 if batch.is_empty() {
                     return Ok(());
                 }
-                let mut tx = self.begin().await?;
-                if let Some(fence) = &batch.fence {
-                    let held: Option<(i64,)> = sqlx::query_as($dialect.fence_check)
-                        .bind(fence.holder.as_str())
-                        .bind(sql::to_i64(fence.token, "lease token")?)
-                        .fetch_optional(&mut *tx)
-                        .await
-                        .map_err(backend("cannot check the dispatch lease"))?;
-                    if held.is_none() {
-                        return Err(StoreError::Fenced(fence.token));
+                self.write(batch).await
+            }
+
+            fn write_health(&self) -> WriteHealth {
+                self.writes.health()
+            }
+
+            async fn probe_writes(&self) -> WriteHealth {
+                if self.writes.claim_probe() {
+                    // Overwrites one setting: a commit as small as any, which fails the same
+                    // way real writes do. Its outcome is recorded like theirs.
+                    let probe = Batch {
+                        writes: vec![Write::Setting {
+                            key: health::PROBE_KEY.to_owned(),
+                            value: JsonValue::from(health::unix_ms()),
+                        }],
+                        fence: None,
+                    };
+                    if let Err(e) = self.write(&probe).await {
+                        tracing::debug!("write probe failed: {e}");
                     }
                 }
-                for w in &batch.writes {
-                    // On error the transaction is dropped, which rolls it back.
-                    apply(&mut tx, w).await?;
-                }
-                tx.commit()
-                    .await
-                    .map_err(backend("cannot commit the transaction"))
+                self.writes.health()
             }
 
             async fn get_task(&self, id: &TaskId) -> Result<Option<Task>, StoreError> {
@@ -348,32 +417,44 @@ macro_rules! impl_sql_store {
                 rows.into_iter().map(AuditEntry::try_from).collect()
             }
 
+            // The lease and request writes count in the write health too, so that a replica
+            // that commits nothing itself (a follower) still sees its database refuse writes.
+            // A success counts only when a row was written.
+
             async fn acquire_lease(&self, holder: &str, ttl_ms: u64) -> Result<Option<u64>, StoreError> {
-                let row: Option<(i64,)> = sqlx::query_as($dialect.acquire_lease)
+                let written = sqlx::query_as::<_, (i64,)>($dialect.acquire_lease)
                     .bind(holder)
                     .bind(sql::to_i64(ttl_ms, "lease ttl")?)
                     .fetch_optional(&self.pool)
                     .await
-                    .map_err(backend("cannot take or renew the dispatch lease"))?;
-                row.map(|(t,)| sql::to_u64(t, "lease token")).transpose()
+                    .map_err(backend("cannot take or renew the dispatch lease"));
+                if !matches!(written, Ok(None)) {
+                    self.writes.record(&written);
+                }
+                written?.map(|(t,)| sql::to_u64(t, "lease token")).transpose()
             }
 
             async fn release_lease(&self, holder: &str) -> Result<(), StoreError> {
-                sqlx::query("UPDATE leases SET expires_ms = 0 WHERE name = 'dispatch' AND holder = $1")
+                let released = sqlx::query("UPDATE leases SET expires_ms = 0 WHERE name = 'dispatch' AND holder = $1")
                     .bind(holder)
                     .execute(&self.pool)
                     .await
-                    .map_err(backend("cannot release the dispatch lease"))?;
-                Ok(())
+                    .map_err(backend("cannot release the dispatch lease"));
+                if !matches!(&released, Ok(done) if done.rows_affected() == 0) {
+                    self.writes.record(&released);
+                }
+                released.map(|_| ())
             }
 
             async fn submit_request(&self, body: &JsonValue, at_ms: u64) -> Result<u64, StoreError> {
-                let (id,): (i64,) = sqlx::query_as($dialect.insert_request)
+                let inserted = sqlx::query_as::<_, (i64,)>($dialect.insert_request)
                     .bind(codec::encode_text(body))
                     .bind(sql::to_i64(at_ms, "request created_ms")?)
                     .fetch_one(&self.pool)
                     .await
-                    .map_err(backend("cannot queue a request for the leader"))?;
+                    .map_err(backend("cannot queue a request for the leader"));
+                self.writes.record(&inserted);
+                let (id,) = inserted?;
                 sql::to_u64(id, "request id")
             }
 

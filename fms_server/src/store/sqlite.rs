@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use fms_msgs::codec::{self, JsonValue};
@@ -13,8 +14,9 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
     SqliteSynchronous,
 };
-use sqlx::{QueryBuilder, Sqlite};
+use sqlx::{Connection, QueryBuilder, Sqlite};
 
+use super::health::{self, WriteHealth, WriteTracker};
 use super::sql::{self, backend, TaskEventRow};
 use super::sql_store::{impl_sql_store, Dialect};
 use super::{AuditEntry, Batch, EventCursor, RobotRecord, Store, StoreError, TaskFilter, Write};
@@ -31,33 +33,57 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    writes: Arc<WriteTracker>,
+    /// false for an in-memory database: it lives in its one connection, which must never
+    /// be closed (a fresh one would be an empty database).
+    file: bool,
 }
 
 impl SqliteStore {
     /// Opens (creating it and its directory if missing) the database at `path` and brings
     /// its schema up to date.
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        Self::open_with(path, |options| options).await
+    }
+
+    /// As [`open`](Self::open), with a database that holds at most `max_pages` pages on every
+    /// connection: a write that needs more fails as on a full disk (`SQLITE_FULL`).
+    #[cfg(test)]
+    pub(crate) async fn open_capped(path: &Path, max_pages: u32) -> Result<Self, StoreError> {
+        Self::open_with(path, |options| {
+            options.pragma("max_page_count", max_pages.to_string())
+        })
+        .await
+    }
+
+    async fn open_with(
+        path: &Path,
+        tune: impl FnOnce(SqliteConnectOptions) -> SqliteConnectOptions,
+    ) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| {
                 StoreError::Backend(format!("cannot create directory {}: {e}", dir.display()))
             })?;
         }
-        let options = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            .busy_timeout(BUSY_TIMEOUT);
+        let options = tune(
+            SqliteConnectOptions::new()
+                .filename(path)
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                .busy_timeout(BUSY_TIMEOUT),
+        );
         let pool = SqlitePoolOptions::new()
             .max_connections(POOL_SIZE)
+            .before_acquire(sql::reusable::<SqliteConnection>)
             .connect_with(options)
             .await
             .map_err(backend(format_args!(
                 "cannot open SQLite database {}",
                 path.display()
             )))?;
-        Self::migrate(pool).await
+        Self::migrate(pool, true).await
     }
 
     /// A private database that lives as long as this store (tests).
@@ -74,14 +100,18 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(backend("cannot open an in-memory SQLite database"))?;
-        Self::migrate(pool).await
+        Self::migrate(pool, false).await
     }
 
-    async fn migrate(pool: SqlitePool) -> Result<Self, StoreError> {
+    async fn migrate(pool: SqlitePool, file: bool) -> Result<Self, StoreError> {
         MIGRATOR.run(&pool).await.map_err(|e| {
             StoreError::Backend(format!("cannot migrate the SQLite database schema: {e}"))
         })?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            writes: Arc::default(),
+            file,
+        })
     }
 
     /// Closes every connection (the pool also closes when the last clone is dropped).
@@ -89,13 +119,20 @@ impl SqliteStore {
         self.pool.close().await;
     }
 
-    async fn begin(&self) -> Result<sqlx::Transaction<'_, Sqlite>, StoreError> {
+    async fn begin(
+        conn: &mut SqliteConnection,
+    ) -> Result<sqlx::Transaction<'_, Sqlite>, StoreError> {
         // IMMEDIATE takes the write lock up front, so concurrent commits queue on the busy
         // timeout instead of failing when a read would have to turn into a write.
-        self.pool
-            .begin_with("BEGIN IMMEDIATE")
+        conn.begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(backend("cannot begin a transaction"))
+    }
+
+    /// Whether a connection left inside a transaction may be closed (see `sql_store.rs`):
+    /// not the in-memory database's only one.
+    fn may_close_connections(&self) -> bool {
+        self.file
     }
 }
 

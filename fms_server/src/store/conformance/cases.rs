@@ -967,3 +967,62 @@ pub(super) async fn open_ids_and_changes_since(h: Harness) {
         .unwrap()
         .is_empty());
 }
+
+/// Writes the database refuses (a full disk, a failed COMMIT) fail alone: the store takes the
+/// next batch as soon as the database does, on every pooled connection.
+pub(super) async fn failed_commit_leaves_store_writable(h: Harness) {
+    let (store, refused) = h.open_refusing().await;
+    store
+        .commit(&batch([Write::Setting {
+            key: "before".into(),
+            value: json("0"),
+        }]))
+        .await
+        .expect("a commit before any refusal");
+    // More refusals than the pool has connections, so that any connection a refusal could
+    // spoil is spoiled.
+    for i in 0..10 {
+        let result = store.commit(&refused).await;
+        assert!(
+            matches!(&result, Err(StoreError::Backend(_))),
+            "refused commit {i}: {result:?}"
+        );
+    }
+    let health = store.write_health();
+    assert!(!health.writable(), "{health:?}");
+    assert!(health.failures_total >= 10, "{health:?}");
+    // A probe (at most one a second) finds that the database takes small writes again.
+    tokio::time::sleep(crate::store::health::PROBE_INTERVAL + Duration::from_millis(100)).await;
+    let health = store.probe_writes().await;
+    assert!(health.writable(), "after a successful probe: {health:?}");
+    let probes = health.failures_total;
+    // Every later batch the database accepts commits, whichever connection it gets.
+    for i in 0..20 {
+        let key = format!("after.{i}");
+        store
+            .commit(&batch([
+                Write::Setting {
+                    key: key.clone(),
+                    value: json(&i.to_string()),
+                },
+                Write::Audit(audit_entry(100 + i, "test.accepted")),
+            ]))
+            .await
+            .unwrap_or_else(|e| panic!("commit {i} after the refusals: {e}"));
+        assert_eq!(
+            store.setting(&key).await.unwrap(),
+            Some(json(&i.to_string()))
+        );
+    }
+    let audit = store.audit(100).await.unwrap();
+    assert_eq!(audit.len(), 20, "refused entries are not stored");
+    assert!(audit.iter().all(|a| a.action == "test.accepted"));
+
+    // A refusal marks writes failing again; the next write that works clears it, a
+    // replica request as well as a commit.
+    assert!(store.commit(&refused).await.is_err());
+    assert!(!store.write_health().writable());
+    assert_eq!(store.write_health().failures_total, probes + 1);
+    store.submit_request(&json("{}"), 1).await.unwrap();
+    assert!(store.write_health().writable());
+}
