@@ -606,9 +606,6 @@ impl Coordinator {
                 tracing::info!("the store accepts writes again");
             }
             self.store_failing = committed.is_err();
-            if committed.is_err() {
-                self.shared.metrics.store_write_failed();
-            }
             match committed {
                 Ok(()) => {}
                 Err(StoreError::Fenced(token)) => {

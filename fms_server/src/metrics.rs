@@ -45,8 +45,6 @@ pub struct Metrics {
     implausible_events: AtomicU64,
     /// E-stop commands and releases sent to robots but not yet persisted (1 while any).
     estop_unpersisted: AtomicU64,
-    /// Commits the store refused (a full disk, an unreachable database).
-    store_write_failures: AtomicU64,
     commands_sent: AtomicU64,
     /// Tasks that ended COMPLETED, FAILED, CANCELED (in that order) since the start.
     outcomes: [AtomicU64; 3],
@@ -107,10 +105,6 @@ impl Metrics {
     pub fn set_estop_unpersisted(&self, pending: bool) {
         self.estop_unpersisted
             .store(u64::from(pending), Ordering::Relaxed);
-    }
-
-    pub fn store_write_failed(&self) {
-        self.store_write_failures.fetch_add(1, Ordering::Relaxed);
     }
 
     /// A task reached `status`; terminal statuses are counted by outcome.
@@ -247,11 +241,6 @@ impl Metrics {
             "fms_zenoh_events_implausible_total",
             "Robot events refused as implausible (epoch ahead of the server's clock, seq out of reach); never stored.",
             self.implausible_events_total(),
-        );
-        counter(
-            "fms_store_write_failures_total",
-            "Store commits that failed (a full disk, an unreachable database).",
-            self.store_write_failures.load(Ordering::Relaxed),
         );
         counter(
             "fms_zenoh_commands_sent_total",

@@ -191,7 +191,6 @@ impl Coordinator {
                 self.shared.metrics.set_estop_unpersisted(false);
             }
             Err(e) => {
-                self.shared.metrics.store_write_failed();
                 tracing::debug!("e-stop changes still not persisted: {e}");
             }
         }

@@ -1,66 +1,12 @@
 //! Hardening: the e-stop never waits for the store (a full disk), and a task sent right
 //! after an e-stop waits for the release instead of spending its attempts.
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::json;
 
+use crate::store::Tmpfs;
 use crate::support::*;
-
-/// A small tmpfs the test mounts itself (root only), unmounted when dropped.
-pub(crate) struct Tmpfs {
-    pub dir: PathBuf,
-}
-
-impl Tmpfs {
-    pub(crate) fn mount(dir: &Path, size: &str) -> Tmpfs {
-        std::fs::create_dir_all(dir).unwrap();
-        let out = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir)
-            .output()
-            .expect("run mount");
-        assert!(
-            out.status.success(),
-            "mounting a tmpfs on {} failed (these tests need root): {}",
-            dir.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Tmpfs {
-            dir: dir.to_owned(),
-        }
-    }
-
-    /// Fills the filesystem until writes fail with ENOSPC; returns the filler file.
-    pub(crate) fn fill(&self) -> PathBuf {
-        use std::io::Write;
-        let path = self.dir.join("filler");
-        let mut f = std::fs::File::create(&path).unwrap();
-        let block = vec![0u8; 64 * 1024];
-        loop {
-            match f.write(&block) {
-                Ok(0) => break,
-                Ok(_) => {}
-                Err(e) if e.raw_os_error() == Some(28) => break,
-                Err(e) => panic!("filling {}: {e}", path.display()),
-            }
-        }
-        // Single bytes fill what a 64 KiB block could not.
-        while f.write(&[0]).is_ok_and(|n| n == 1) {}
-        let _ = f.sync_all();
-        path
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg("-l")
-            .arg(&self.dir)
-            .status();
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_right_after_an_estop_waits_for_the_release() {
@@ -96,9 +42,8 @@ async fn a_task_right_after_an_estop_waits_for_the_release() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_does_not_stop_the_estop() {
-    let base = temp_dir("estop-full-disk");
-    let fs = Tmpfs::mount(&base.join("data"), "4m");
-    let data = fs.dir.display().to_string();
+    let fs = Tmpfs::mount("estop-full-disk", 4096);
+    let data = fs.path().display().to_string();
     let mut fleet =
         Fleet::start_configured(2, "estop-full", None, &[], "", &["--data-dir", &data]).await;
     let (code, t) = fleet
@@ -110,7 +55,7 @@ async fn a_full_disk_does_not_stop_the_estop() {
     assert_eq!(code, 201, "{t}");
     fleet.wait_task(&task_id(&t), "ACTIVE").await;
 
-    let filler = fs.fill();
+    fs.fill();
     // The store refuses writes now: a new task cannot be recorded.
     let (code, body) = fleet
         .post("/api/tasks", json!({"target": {"x": 1.0, "y": 1.0}}))
@@ -150,7 +95,7 @@ async fn a_full_disk_does_not_stop_the_estop() {
     assert_eq!(status["estop_engaged"], true, "{status}");
 
     // Room again: the e-stop is persisted without a restart...
-    std::fs::remove_file(&filler).unwrap();
+    fs.free();
     fleet
         .wait("the e-stop persisted once the disk has room", || async {
             (fleet.metric("fms_estop_unpersisted").await == 0.0).then_some(())
