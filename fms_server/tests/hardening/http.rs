@@ -226,11 +226,11 @@ async fn websocket_client_that_never_reads_is_dropped() {
         client: reqwest::Client::new(),
         key: None,
     };
-    // Two robots publishing 100 states a second each: ~60 KB/s of state_update frames.
-    for i in 1..=2 {
-        fleet.add_agent(&format!("r{i}"), &format!("{i},0,0"), &["--rate", "100"]);
+    // Three robots publishing 200 states a second each: ~200 KB/s of state_update frames.
+    for i in 1..=3 {
+        fleet.add_agent(&format!("r{i}"), &format!("{i},0,0"), &["--rate", "200"]);
     }
-    fleet.wait_online(2).await;
+    fleet.wait_online(3).await;
 
     // A reader that keeps up stays connected throughout.
     let (mut good, _) = tokio_tungstenite::connect_async(format!("ws://{}/ws", fleet.http))
@@ -275,20 +275,22 @@ async fn websocket_client_that_never_reads_is_dropped() {
     );
     // Its socket is closed on the server side: reading what was queued ends the stream
     // (with the close frame if it could still be written, else at end of stream).
-    let ended = tokio::time::timeout(Duration::from_secs(60), async move {
+    let (ended, buffered) = tokio::time::timeout(Duration::from_secs(60), async move {
         let mut slow = slow;
-        let mut close = None;
+        let (mut close, mut bytes) = (None, 0);
         while let Some(msg) = slow.next().await {
             match msg {
                 Ok(Message::Close(frame)) => close = frame,
-                Ok(_) => {}
+                Ok(m) => bytes += m.len(),
                 Err(_) => break,
             }
         }
-        close
+        (close, bytes)
     })
     .await
     .expect("the slow client's socket stayed open");
+    // What the sockets' kernel buffers held when the server gave up on the client.
+    eprintln!("the slow client could still read {buffered} bytes; close frame: {ended:?}");
     if let Some(frame) = ended {
         assert_eq!(frame.code, CloseCode::Policy, "{frame:?}");
     }
