@@ -182,7 +182,10 @@ fn framework_message(status: StatusCode, headers: &HeaderMap) -> String {
                 "method not allowed on this route; allowed: {}",
                 String::from_utf8_lossy(allow.as_bytes())
             ),
-            None => "method not allowed on this route".to_owned(),
+            // axum adds `Allow` after the layers: the client sees it.
+            None => {
+                "method not allowed on this route; the Allow header lists those it takes".to_owned()
+            }
         },
         s => s
             .canonical_reason()
