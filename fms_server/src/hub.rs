@@ -1,6 +1,7 @@
 //! Live updates for WebSocket clients: each message is serialized once and fanned out
 //! through a broadcast channel; clients filter by robot id. Batching clients that want
 //! every robot share one batcher per interval, so a batch is built and serialized once.
+//! At shutdown the hub tells every client to close ([`Hub::close_all`]).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -11,7 +12,7 @@ use axum::extract::ws::Utf8Bytes;
 use fms_msgs::codec::{encode_into, encode_text};
 use fms_msgs::{RobotId, RobotState, SystemEvent};
 use serde::Serialize;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 use crate::fleet::registry::Presence;
 use crate::fleet::tasks::Task;
@@ -128,6 +129,8 @@ pub struct Hub {
     tx: broadcast::Sender<Frame>,
     batchers: Arc<RwLock<Vec<Arc<Batcher>>>>,
     clients: Arc<AtomicUsize>,
+    /// True once the server is going away: clients close with 1001.
+    closing: watch::Sender<bool>,
 }
 
 impl Default for Hub {
@@ -152,7 +155,30 @@ impl Hub {
             tx: broadcast::channel(CHANNEL_CAPACITY).0,
             batchers: Arc::default(),
             clients: Arc::default(),
+            closing: watch::Sender::new(false),
         }
+    }
+
+    /// Tells every live client, and those still connecting, that the server is going away.
+    pub fn close_all(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// Becomes true when [`Hub::close_all`] is called.
+    pub fn closing(&self) -> watch::Receiver<bool> {
+        self.closing.subscribe()
+    }
+
+    /// Waits until no client is connected, for at most `grace`; true if none is left.
+    pub async fn clients_gone(&self, grace: Duration) -> bool {
+        let until = tokio::time::Instant::now() + grace;
+        while self.listeners() > 0 {
+            if tokio::time::Instant::now() >= until {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        true
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Frame> {
@@ -320,6 +346,30 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(text.as_str(), r#"{"type":"batch","messages":[{"s":3}]}"#);
+    }
+
+    #[tokio::test]
+    async fn close_all_reaches_clients_and_clients_gone_waits_for_them() {
+        let hub = Hub::new();
+        let mut early = hub.closing();
+        let guard = hub.client();
+        assert!(!*early.borrow());
+        let waiter = {
+            let hub = hub.clone();
+            tokio::spawn(async move { hub.clients_gone(Duration::from_secs(10)).await })
+        };
+        hub.close_all();
+        tokio::time::timeout(Duration::from_secs(5), early.wait_for(|c| *c))
+            .await
+            .unwrap()
+            .unwrap();
+        // A client that connects after the call sees it at once.
+        assert!(*hub.closing().borrow());
+        assert!(!waiter.is_finished());
+        drop(guard);
+        assert!(waiter.await.unwrap());
+        let _stuck = hub.client();
+        assert!(!hub.clients_gone(Duration::from_millis(50)).await);
     }
 
     #[test]

@@ -37,6 +37,23 @@ use fleet::registry::Registry;
 
 /// How often presence staleness is re-evaluated and dispatch retried.
 const TICK: Duration = Duration::from_millis(250);
+/// How long shutdown waits for WebSocket clients to be sent their close frame.
+const WS_CLOSE_WAIT: Duration = Duration::from_secs(5);
+/// Overrides [`http::ws::DEFAULT_QUEUE_BYTES`], the bytes one WebSocket client may have
+/// waiting before it is dropped as a slow consumer (tests use a small bound).
+const WS_QUEUE_ENV: &str = "FMS_WS_QUEUE_BYTES";
+
+/// The WebSocket send queue bound from [`WS_QUEUE_ENV`], if set and valid.
+fn ws_queue_bytes() -> Option<usize> {
+    let raw = std::env::var(WS_QUEUE_ENV).ok()?;
+    match raw.trim().parse::<usize>() {
+        Ok(n) if n >= 1024 => Some(n),
+        _ => {
+            tracing::warn!("{WS_QUEUE_ENV}={raw:?} ignored: expected a number of bytes >= 1024");
+            None
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -183,6 +200,7 @@ impl Server {
                 locations: config.locations.clone(),
                 map,
                 bounds,
+                ws_queue_bytes: ws_queue_bytes(),
             }),
             auth,
             limiter: Arc::new(ratelimit::RateLimiter::new(config.rate_limit.unwrap_or(
@@ -219,11 +237,25 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
         let store = self.state.shared.store.clone();
+        let hub = self.state.shared.hub.clone();
+        let closing = hub.clone();
         // The peer address limits failed authentications (and anonymous clients).
         let service = app(self.state).into_make_service_with_connect_info::<std::net::SocketAddr>();
         let served = axum::serve(listener, service)
-            .with_graceful_shutdown(shutdown)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                closing.close_all();
+            })
             .await;
+        // Upgraded connections are no longer HTTP's to wait for: give WebSocket clients
+        // their close frame (1001) before going.
+        hub.close_all();
+        if !hub.clients_gone(WS_CLOSE_WAIT).await {
+            tracing::warn!(
+                clients = hub.listeners(),
+                "WebSocket clients still open at shutdown"
+            );
+        }
         self.ticker.abort();
         if let Some((leadership, task)) = self.lease {
             // Hand over at once instead of letting the lease run out.

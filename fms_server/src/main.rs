@@ -130,9 +130,8 @@ async fn phone(args: fms_server::phone::PhoneArgs) -> anyhow::Result<()> {
         "fms phone server listening on http://{addr} (zenoh: client of {})",
         args.zenoh_endpoint
     );
-    axum::serve(listener, fms_server::phone::app(phone, &args.frontend_dir))
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    // On shutdown each phone gets a close frame (1001) and its robot is released.
+    fms_server::phone::serve(listener, phone, &args.frontend_dir, shutdown_signal()).await?;
     Ok(())
 }
 

@@ -54,6 +54,8 @@ pub struct Metrics {
     lease_token: AtomicU64,
     leader_terms: AtomicU64,
     commands_suppressed: AtomicU64,
+    /// WebSocket clients dropped for not keeping up with their send queue.
+    ws_slow_consumers_dropped: AtomicU64,
 }
 
 /// The terminal statuses counted by `fms_task_outcomes_total`.
@@ -132,6 +134,12 @@ impl Metrics {
     /// A command not sent because this replica does not (or no longer) lead.
     pub fn command_suppressed(&self) {
         self.commands_suppressed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A WebSocket client was dropped for not keeping up.
+    pub fn ws_slow_consumer_dropped(&self) {
+        self.ws_slow_consumers_dropped
+            .fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn command_sent(&self) {
@@ -257,6 +265,11 @@ impl Metrics {
             "Commands not sent because this replica did not hold the dispatch lease.",
             self.commands_suppressed.load(Ordering::Relaxed),
         );
+        counter(
+            "fms_ws_slow_consumers_dropped_total",
+            "WebSocket clients disconnected (close code 1008) for falling too far behind.",
+            self.ws_slow_consumers_dropped.load(Ordering::Relaxed),
+        );
         let _ = writeln!(
             out,
             "# HELP fms_task_outcomes_total Tasks that ended, by outcome, since the server started.\n# TYPE fms_task_outcomes_total counter"
@@ -311,6 +324,7 @@ mod tests {
             "fms_zenoh_messages_rejected_total 1",
             "fms_store_writable 1",
             "fms_store_write_failures_total 0",
+            "fms_ws_slow_consumers_dropped_total 0",
         ] {
             assert!(text.contains(needle), "missing {needle}:\n{text}");
         }

@@ -5,14 +5,16 @@
 //! The safety rules live on the robot (the agent's dead-man stops it within 400 ms, its lease
 //! admits one operator); this server adds limits (speeds clamped to `max_linear` /
 //! `max_angular`, at most 50 commands/s per client) and releases the robot when its client goes.
+//! At shutdown ([`serve`]) every client gets a close frame 1001 and its robot is released.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -24,6 +26,7 @@ use fms_msgs::{
 };
 use futures_util::{SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
 use tower_http::services::{ServeDir, ServeFile};
 use zenoh::Session;
 
@@ -36,6 +39,10 @@ const FORGET_AFTER: Duration = Duration::from_secs(10);
 const STATUS_EVERY: Duration = Duration::from_millis(500);
 /// Most teleop messages accepted per client per second; the rest are dropped.
 const MAX_RATE_HZ: u32 = 50;
+/// How long shutdown waits for clients to be sent their close frame.
+const CLOSE_WAIT: Duration = Duration::from_secs(3);
+/// How long one close frame may take to be written.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 /// Settings of `fms_server phone`.
 #[derive(Debug, Clone, clap::Args)]
@@ -144,6 +151,10 @@ pub struct Phone {
     robots: Mutex<HashMap<RobotId, Seen>>,
     max_linear: f64,
     max_angular: f64,
+    /// True once the server is going away: clients close with 1001.
+    closing: watch::Sender<bool>,
+    /// Connected teleop clients.
+    clients: AtomicUsize,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -197,6 +208,8 @@ pub async fn start(
         robots: Mutex::new(HashMap::new()),
         max_linear: args.max_linear,
         max_angular: args.max_angular,
+        closing: watch::Sender::new(false),
+        clients: AtomicUsize::new(0),
     });
     let p = phone.clone();
     let sub = session
@@ -245,6 +258,46 @@ pub fn app(phone: Arc<Phone>, frontend_dir: &std::path::Path) -> Router {
         tracing::warn!(dir = %frontend_dir.display(), "phone page not served: build the frontend (cd frontend && npm ci && npm run build)");
     }
     router.with_state(phone)
+}
+
+/// Serves [`app`] on `listener` until `shutdown` completes, then sends every teleop client
+/// a close frame 1001 (going away; its robot is released) and waits up to 3 s for them.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    phone: Arc<Phone>,
+    frontend_dir: &std::path::Path,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let closing = phone.closing.clone();
+    let served = axum::serve(listener, app(phone.clone(), frontend_dir))
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            closing.send_replace(true);
+        })
+        .await;
+    // Upgraded connections are no longer HTTP's to wait for.
+    phone.closing.send_replace(true);
+    let until = Instant::now() + CLOSE_WAIT;
+    while phone.clients.load(Ordering::Relaxed) > 0 && Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    served
+}
+
+/// Counts a connected teleop client while alive.
+struct Counted(Arc<Phone>);
+
+impl Counted {
+    fn new(phone: Arc<Phone>) -> Self {
+        phone.clients.fetch_add(1, Ordering::Relaxed);
+        Self(phone)
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.clients.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 #[derive(Serialize)]
@@ -417,6 +470,12 @@ impl RateLimit {
 
 async fn teleop_client(socket: WebSocket, phone: Arc<Phone>, operator: String) {
     tracing::info!(%operator, "phone connected");
+    let _counted = Counted::new(phone.clone());
+    let mut closing = phone.closing.subscribe();
+    let shutdown = async move {
+        let _ = closing.wait_for(|c| *c).await;
+    };
+    tokio::pin!(shutdown);
     let (mut sink, mut stream) = socket.split();
     let hello = encode_text(&ServerMessage::Hello {
         operator: &operator,
@@ -487,6 +546,14 @@ async fn teleop_client(socket: WebSocket, phone: Arc<Phone>, operator: String) {
                 }
                 None
             }
+            () = &mut shutdown => {
+                let bye = CloseFrame {
+                    code: close_code::AWAY,
+                    reason: "server shutting down".into(),
+                };
+                let _ = tokio::time::timeout(CLOSE_GRACE, sink.send(Message::Close(Some(bye)))).await;
+                break;
+            }
         };
         if let Some(msg) = reply {
             if sink
@@ -538,6 +605,68 @@ mod tests {
         .is_err());
         assert!(decode::<ClientMessage>(br#"{"type":"stop","robot_id":"r1","x":1}"#).is_err());
         assert!(decode::<ClientMessage>(br#"{"type":"fly"}"#).is_err());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn shutdown_closes_teleop_clients_with_going_away() {
+        use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+        use tokio_tungstenite::tungstenite::Message as WsMessage;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let listen = vec![format!("tcp/127.0.0.1:{port}")];
+        let session = link::open(&ZenohMode::EmbeddedRouter { listen }, None)
+            .await
+            .unwrap();
+        let phone = Arc::new(Phone {
+            session: session.clone(),
+            jwt_secret: None,
+            robots: Mutex::default(),
+            max_linear: 0.5,
+            max_angular: 1.0,
+            closing: watch::Sender::new(false),
+            clients: AtomicUsize::new(0),
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve(
+            listener,
+            phone.clone(),
+            std::path::Path::new("/nonexistent"),
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        let url = format!("ws://{addr}/ws/teleop?operator=t1");
+        let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        let hello = tokio::time::timeout(Duration::from_secs(10), ws.next()).await;
+        assert!(
+            matches!(hello, Ok(Some(Ok(WsMessage::Text(_))))),
+            "{hello:?}"
+        );
+        stop.send(()).unwrap();
+        let close = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                match ws.next().await {
+                    Some(Ok(WsMessage::Close(frame))) => return frame,
+                    Some(Ok(_)) => continue,
+                    other => panic!("no close frame: {other:?}"),
+                }
+            }
+        })
+        .await
+        .expect("no close frame in time");
+        assert_eq!(close.expect("a close code").code, CloseCode::Away);
+        tokio::time::timeout(Duration::from_secs(10), server)
+            .await
+            .expect("serve did not return")
+            .unwrap()
+            .unwrap();
+        assert_eq!(phone.clients.load(Ordering::Relaxed), 0);
+        session.close().await.unwrap();
     }
 
     #[test]

@@ -11,7 +11,7 @@ pub mod ops;
 mod robots;
 mod tasks;
 pub mod telemetry;
-mod ws;
+pub mod ws;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -19,7 +19,7 @@ use std::sync::Arc;
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request, State};
 use axum::handler::Handler;
 use axum::http::{header, HeaderName, HeaderValue};
-use axum::middleware::{from_fn_with_state, Next};
+use axum::middleware::{from_fn_with_state, map_response, Next};
 use axum::routing::{delete, get, post};
 use axum::Router;
 use fms_msgs::{RobotId, TaskId};
@@ -126,6 +126,9 @@ pub struct HttpOptions {
     pub map: Option<Arc<MapAsset>>,
     /// Where task targets may be: configured, else the map's extent, else anywhere.
     pub bounds: Option<Bounds>,
+    /// Bytes one WebSocket client may have waiting before it is dropped as a slow
+    /// consumer; `None`: [`ws::DEFAULT_QUEUE_BYTES`].
+    pub ws_queue_bytes: Option<usize>,
 }
 
 /// JSON body whose rejections use our error envelope.
@@ -209,8 +212,12 @@ pub fn app(state: AppState) -> Router {
     if let Some(dir) = state.http.frontend_dir.as_ref().filter(|d| d.is_dir()) {
         let index = dir.join("index.html");
         router = router.fallback_service(ServeDir::new(dir).fallback(ServeFile::new(index)));
+    } else {
+        router = router.fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such route") });
     }
     router = router
+        // Every error in the envelope, those axum answers by itself (405, path rejections) too.
+        .layer(map_response(error::envelope_framework_errors))
         .layer(from_fn_with_state(state.clone(), telemetry::track))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
     for (name, value) in [

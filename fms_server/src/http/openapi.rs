@@ -13,7 +13,8 @@ use super::{fleet, keys, ops, robots, tasks};
     info(
         title = "fms",
         description = "Fleet management for ROS 2 robots: robots, tasks, fleet e-stop, site map, keys. \
-Errors are always `{\"error\":{\"code\":…,\"message\":…}}`. With authentication on, send \
+Errors are always `{\"error\":{\"code\":…,\"message\":…}}` (405 and other router errors \
+too). With authentication on, send \
 `X-API-Key: fms_…` or `Authorization: Bearer <JWT or key>`; viewers read, operators command \
 robots and tasks, admins stop the fleet and manage keys. Rate-limited responses carry \
 `X-RateLimit-Limit/Remaining/Reset`."

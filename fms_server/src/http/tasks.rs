@@ -214,11 +214,38 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     Ok(Some(key.to_owned()))
 }
 
+/// Whether `task` is what `new` asks for, so that a replay under the same
+/// `Idempotency-Key` is of the same request: every field a request sets and a task keeps,
+/// compared exactly (stored numbers round-trip exactly). `queue_if_busy` only decides whether
+/// the task may queue when it is created, and is not kept.
+fn same_request(task: &Task, new: &NewTask) -> bool {
+    let NewTask {
+        robot_id,
+        goal,
+        priority,
+        timeout_s,
+        parameters,
+        queue_if_busy: _,
+        retries,
+        location,
+        idempotency_key,
+    } = new;
+    task.robot_id == *robot_id
+        && task.goal == *goal
+        && task.priority == *priority
+        && task.timeout_s == *timeout_s
+        && task.parameters == *parameters
+        && task.retries == *retries
+        && task.location == *location
+        && task.idempotency_key == *idempotency_key
+}
+
 /// Creates a task: 201 with the new task; 200 with the earlier one (and
-/// `Idempotent-Replayed: true`) when the `Idempotency-Key` was seen before.
+/// `Idempotent-Replayed: true`) when the `Idempotency-Key` was seen before with the same
+/// request; 422 `IDEMPOTENCY_KEY_REUSED` when it was seen with another request.
 #[utoipa::path(post, path = "/api/tasks", tag = "tasks", request_body = CreateTask,
-    params(("Idempotency-Key" = Option<String>, Header, description = "1-200 visible ASCII characters; the same key never creates a second task")),
-    responses((status = 201, body = Task), (status = 200, body = Task), (status = 400, body = super::error::ErrorEnvelope), (status = 404, body = super::error::ErrorEnvelope), (status = 409, body = super::error::ErrorEnvelope), (status = 413, body = super::error::ErrorEnvelope), (status = 401, body = super::error::ErrorEnvelope), (status = 403, body = super::error::ErrorEnvelope), (status = 429, body = super::error::ErrorEnvelope)))]
+    params(("Idempotency-Key" = Option<String>, Header, description = "1-200 visible ASCII characters; the same key never creates a second task: the same request again answers 200 with the first task, another request 422 IDEMPOTENCY_KEY_REUSED")),
+    responses((status = 201, body = Task), (status = 200, body = Task), (status = 400, body = super::error::ErrorEnvelope), (status = 404, body = super::error::ErrorEnvelope), (status = 409, body = super::error::ErrorEnvelope), (status = 422, body = super::error::ErrorEnvelope), (status = 413, body = super::error::ErrorEnvelope), (status = 401, body = super::error::ErrorEnvelope), (status = 403, body = super::error::ErrorEnvelope), (status = 429, body = super::error::ErrorEnvelope)))]
 pub async fn create(
     State(st): State<AppState>,
     Actor(who): Actor,
@@ -227,8 +254,21 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     let key = idempotency_key(&headers)?;
     let new = body.validate(&st.http.locations, st.http.bounds.as_ref(), key)?;
+    // A keyed request is kept to check that a replay answers the same request.
+    let keyed = new.idempotency_key.is_some().then(|| new.clone());
     let created = st.coord.create_task(new, &who.name).await?;
     if created.replayed {
+        if let Some(asked) = keyed.filter(|asked| !same_request(&created.task, asked)) {
+            return Err(ApiError::new(
+                ErrorCode::IdempotencyKeyReused,
+                format!(
+                    "Idempotency-Key {:?} was already used for task {} with another request; \
+                     send a new key for a new task",
+                    asked.idempotency_key.as_deref().unwrap_or_default(),
+                    created.task.id
+                ),
+            ));
+        }
         let replay = (
             HeaderName::from_static("idempotent-replayed"),
             HeaderValue::from_static("true"),
@@ -333,4 +373,68 @@ pub async fn locations(State(st): State<AppState>) -> Json<Vec<LocationOut>> {
             })
             .collect(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fleet::engine::{new_task, EngineParams};
+    use fms_msgs::TaskId;
+
+    fn request(body: &str, key: &str) -> NewTask {
+        let body: CreateTask = fms_msgs::decode(body.as_bytes()).unwrap();
+        let home = Location {
+            name: "home".into(),
+            pose: Pose::new(1.0, 2.0, 0.5),
+            charger: false,
+        };
+        body.validate(&[home], None, Some(key.into())).unwrap()
+    }
+
+    #[test]
+    fn a_replay_must_be_of_the_same_request() {
+        let first = request(
+            r#"{"target":{"x":1.5,"y":-2.25},"priority":"high","timeout_s":30.5,"parameters":{"a":[1,{"b":0.1}]}}"#,
+            "k",
+        );
+        let task = new_task(
+            &EngineParams::default(),
+            TaskId::new("t1").unwrap(),
+            first.clone(),
+            1,
+        );
+        // Through the store's JSON, as a replay reads it.
+        let task: Task = fms_msgs::decode(&fms_msgs::encode(&task)).unwrap();
+        assert!(same_request(&task, &first));
+        // Defaults spelled out, another key order, `queue_if_busy`: the same request.
+        assert!(same_request(
+            &task,
+            &request(
+                r#"{"parameters":{"a":[1,{"b":0.1}]},"timeout_s":30.5,"priority":"high","target":{"x":1.5,"y":-2.25,"yaw":0,"frame":"map"},"retries":0,"queue_if_busy":false}"#,
+                "k"
+            )
+        ));
+        for other in [
+            r#"{"target":{"x":1.5,"y":-2.2500001},"priority":"high","timeout_s":30.5,"parameters":{"a":[1,{"b":0.1}]}}"#,
+            r#"{"target":{"x":1.5,"y":-2.25},"priority":"normal","timeout_s":30.5,"parameters":{"a":[1,{"b":0.1}]}}"#,
+            r#"{"target":{"x":1.5,"y":-2.25},"priority":"high","parameters":{"a":[1,{"b":0.1}]}}"#,
+            r#"{"target":{"x":1.5,"y":-2.25},"priority":"high","timeout_s":30.5,"parameters":{"a":[1,{"b":0.2}]}}"#,
+            r#"{"target":{"x":1.5,"y":-2.25},"priority":"high","timeout_s":30.5,"parameters":{"a":[1,{"b":0.1}]},"retries":1}"#,
+            r#"{"target":{"x":1.5,"y":-2.25},"priority":"high","timeout_s":30.5,"parameters":{"a":[1,{"b":0.1}]},"robot_id":"r1"}"#,
+            r#"{"waypoints":[{"x":1.5,"y":-2.25}],"priority":"high","timeout_s":30.5,"parameters":{"a":[1,{"b":0.1}]}}"#,
+        ] {
+            assert!(!same_request(&task, &request(other, "k")), "{other}");
+        }
+        // A named location is not the same request as its pose given by hand.
+        let named = request(r#"{"target":"home"}"#, "k");
+        let named_task = new_task(
+            &EngineParams::default(),
+            TaskId::new("t2").unwrap(),
+            named.clone(),
+            1,
+        );
+        assert!(same_request(&named_task, &named));
+        let by_hand = request(r#"{"target":{"x":1.0,"y":2.0,"yaw":0.5}}"#, "k");
+        assert!(!same_request(&named_task, &by_hand));
+    }
 }
