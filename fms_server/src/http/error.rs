@@ -129,7 +129,13 @@ impl IntoResponse for ApiError {
         if self.code == ErrorCode::Internal {
             tracing::error!("internal error: {}", self.message);
         }
-        (self.code.status(), envelope_body(self.code, &self.message)).into_response()
+        let mut res = (self.code.status(), envelope_body(self.code, &self.message)).into_response();
+        if self.code == ErrorCode::Unavailable {
+            // The store, a leader or the server itself may be back in a moment.
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        }
+        res
     }
 }
 
@@ -214,7 +220,7 @@ impl From<CoordError> for ApiError {
     fn from(e: CoordError) -> Self {
         match e {
             CoordError::Task(t) => t.into(),
-            CoordError::Store(s) => Self::new(ErrorCode::Internal, s.to_string()),
+            CoordError::Store(s) => s.into(),
             CoordError::Stopped => Self::new(ErrorCode::Unavailable, "the server is shutting down"),
             e @ (CoordError::NotLeader | CoordError::NoLeader(_)) => {
                 Self::new(ErrorCode::Unavailable, e.to_string())
@@ -225,8 +231,17 @@ impl From<CoordError> for ApiError {
 }
 
 impl From<crate::store::StoreError> for ApiError {
+    /// A store that cannot take the request now (a full disk, an unreachable database) is
+    /// 503 with `Retry-After`: nothing was recorded, the client may try again.
     fn from(e: crate::store::StoreError) -> Self {
-        Self::new(ErrorCode::Internal, e.to_string())
+        use crate::store::StoreError;
+        match e {
+            StoreError::Backend(_) => Self::new(
+                ErrorCode::Unavailable,
+                format!("the store cannot take this request now; nothing was recorded: {e}"),
+            ),
+            e => Self::new(ErrorCode::Internal, e.to_string()),
+        }
     }
 }
 

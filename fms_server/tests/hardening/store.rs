@@ -162,8 +162,8 @@ async fn fill_until_writes_fail(fleet: &Fleet, disk: &Tmpfs, round: u32) {
             }
         })
         .await;
-    assert_eq!(status, 500, "{body}");
-    assert_eq!(body["error"]["code"], "INTERNAL", "{body}");
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "UNAVAILABLE", "{body}");
     assert!(
         body["error"]["message"]
             .as_str()
