@@ -65,6 +65,7 @@ CONTRACT_METRICS = {
     "fms_store_up",
     # issue 15: e-stops that wait for the store, store write failures, refused events
     "fms_estop_unpersisted", "fms_store_write_failures_total", "fms_zenoh_events_implausible_total",
+    "fms_store_writable", "fms_ws_slow_consumers_dropped_total",
 }
 # Labels the contract gives each labelled metric.
 CONTRACT_LABELS = {
