@@ -229,13 +229,7 @@ async fn killed_agent_is_offline_within_3s_and_websocket_sees_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_zenoh_payloads_are_counted_and_bad_http_gets_4xx() {
     let mut fleet = Fleet::start(1).await;
-    let mut cfg = zenoh::Config::default();
-    cfg.insert_json5("mode", "\"client\"").unwrap();
-    cfg.insert_json5("connect/endpoints", &format!("[\"{}\"]", fleet.zenoh))
-        .unwrap();
-    cfg.insert_json5("scouting/multicast/enabled", "false")
-        .unwrap();
-    let z = zenoh::open(cfg).await.unwrap();
+    let z = zenoh_client(&fleet.zenoh).await;
     let garbage: [(&str, &[u8]); 9] = [
         ("fms/robot/evil/state", b"not json"),
         ("fms/robot/evil/state", b"{\"protocol\":1}"),

@@ -25,13 +25,7 @@ async fn run_a_task(fleet: &Fleet) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forged_event_cannot_poison_a_robot() {
     let mut fleet = Fleet::start(1).await;
-    let mut cfg = zenoh::Config::default();
-    cfg.insert_json5("mode", "\"client\"").unwrap();
-    cfg.insert_json5("connect/endpoints", &format!("[\"{}\"]", fleet.zenoh))
-        .unwrap();
-    cfg.insert_json5("scouting/multicast/enabled", "false")
-        .unwrap();
-    let z = zenoh::open(cfg).await.unwrap();
+    let z = zenoh_client(&fleet.zenoh).await;
     let poison = json!({
         "epoch": POISON_EPOCH,
         "seq": 1,

@@ -1,13 +1,11 @@
 //! Hardening: ids anyone can make up (a one-off message under a new robot id) cost one log
 //! line a minute and are forgotten when quiet; audit details are structured JSON.
 
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::Command;
 
 use crate::support::*;
 
@@ -30,27 +28,18 @@ async fn made_up_robot_ids_are_logged_sparingly_and_forgotten_when_quiet() {
     )
     .unwrap();
     let zenoh = format!("tcp/127.0.0.1:{}", free_port());
-    let mut server = Command::new(env!("CARGO_BIN_EXE_fms_server"))
-        .args([
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--zenoh-listen",
-            &zenoh,
-        ])
-        .args(["--frontend-dir", "/nonexistent", "--log-level", "info"])
-        .arg("--data-dir")
-        .arg(&dir)
-        .arg("--config")
-        .arg(dir.join("server.toml"))
-        .env_remove("DATABASE_URL")
-        .env_remove("ZENOH_ENDPOINT")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let args = [
+        "--data-dir".to_owned(),
+        dir.display().to_string(),
+        "--config".to_owned(),
+        dir.join("server.toml").display().to_string(),
+    ];
+    let opts = ServerOpts {
+        log_level: "info",
+        pipe_stderr: true,
+        ..ServerOpts::default()
+    };
+    let (mut server, http) = spawn_server_with(&zenoh, &args, opts).await;
     let logs = Arc::new(Mutex::new(Vec::<String>::new()));
     let sink = logs.clone();
     let mut err = BufReader::new(server.stderr.take().unwrap()).lines();
@@ -59,19 +48,6 @@ async fn made_up_robot_ids_are_logged_sparingly_and_forgotten_when_quiet() {
             sink.lock().unwrap().push(line);
         }
     });
-    let mut out = BufReader::new(server.stdout.take().unwrap()).lines();
-    let http = loop {
-        let line = out.next_line().await.unwrap().expect("server exited");
-        if let Some(rest) = line.strip_prefix("fms_server listening on ") {
-            break rest
-                .split_whitespace()
-                .next()
-                .unwrap()
-                .trim_start_matches("http://")
-                .to_owned();
-        }
-    };
-    tokio::spawn(async move { while let Ok(Some(_)) = out.next_line().await {} });
     let client = reqwest::Client::new();
     let get = |path: &str| {
         let req = client.get(format!("http://{http}{path}"));
@@ -82,13 +58,7 @@ async fn made_up_robot_ids_are_logged_sparingly_and_forgotten_when_quiet() {
         }
     };
 
-    let mut cfg = zenoh::Config::default();
-    cfg.insert_json5("mode", "\"client\"").unwrap();
-    cfg.insert_json5("connect/endpoints", &format!("[\"{zenoh}\"]"))
-        .unwrap();
-    cfg.insert_json5("scouting/multicast/enabled", "false")
-        .unwrap();
-    let z = zenoh::open(cfg).await.unwrap();
+    let z = zenoh_client(&zenoh).await;
     // Two one-off messages under the same made-up id, 4 s apart: each makes it ONLINE,
     // STALE, OFFLINE, and then it is forgotten.
     for round in 1..=2 {

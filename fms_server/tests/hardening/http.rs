@@ -1,12 +1,10 @@
 //! Hardening: http. Errors outside the JSON envelope, an `Idempotency-Key` reused with
 //! another body, a WebSocket client that never reads, and WebSocket clients at shutdown.
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -166,46 +164,6 @@ async fn metric(fleet: &Fleet, name: &str) -> Option<f64> {
         .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
 }
 
-/// Starts `fms_server` like `spawn_server`, with extra environment variables.
-async fn spawn_server_env(
-    zenoh: &str,
-    args: &[String],
-    env: &[(&str, &str)],
-) -> (tokio::process::Child, String) {
-    let mut server = tokio::process::Command::new(env!("CARGO_BIN_EXE_fms_server"))
-        .args([
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--zenoh-listen",
-            zenoh,
-        ])
-        .args(["--frontend-dir", "/nonexistent", "--log-level", "warn"])
-        .args(args)
-        .env_remove("DATABASE_URL")
-        .env_remove("ZENOH_ENDPOINT")
-        .envs(env.iter().copied())
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start fms_server");
-    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
-    let http = tokio::time::timeout(DEADLINE, async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if let Some(rest) = line.strip_prefix("fms_server listening on ") {
-                let url = rest.split_whitespace().next().unwrap();
-                return url.trim_start_matches("http://").to_owned();
-            }
-        }
-        panic!("fms_server exited before listening");
-    })
-    .await
-    .expect("fms_server did not start");
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (server, http)
-}
-
 /// The send queue bound the slow-consumer test runs the server with (bytes).
 const SMALL_QUEUE: usize = 64 * 1024;
 
@@ -215,7 +173,11 @@ async fn websocket_client_that_never_reads_is_dropped() {
     let zenoh = format!("tcp/127.0.0.1:{}", free_port());
     let args = vec!["--data-dir".to_owned(), dir.display().to_string()];
     let queue = SMALL_QUEUE.to_string();
-    let (server, http) = spawn_server_env(&zenoh, &args, &[("FMS_WS_QUEUE_BYTES", &queue)]).await;
+    let opts = ServerOpts {
+        env: &[("FMS_WS_QUEUE_BYTES", &queue)],
+        ..ServerOpts::default()
+    };
+    let (server, http) = spawn_server_with(&zenoh, &args, opts).await;
     let mut fleet = Fleet {
         server,
         http,

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use reqwest::Client;
 use serde_json::{json, Value};
 
-use crate::support::{free_port, spawn_server, temp_dir, Fleet};
+use crate::support::{temp_dir, Fleet};
 
 /// How long writes and readiness may take to come back once the disk has room (measured:
 /// well under a second; the bound leaves headroom for a busy machine).
@@ -117,30 +117,14 @@ impl Drop for Tmpfs {
 /// Starts a server (embedded router, no robots) whose `--data-dir` is `data_dir`; its
 /// config and logs live in a directory of their own.
 pub(crate) async fn start_server_on(data_dir: &Path, tag: &str) -> Fleet {
-    let dir = temp_dir(tag);
-    let config = dir.join("server.toml");
-    std::fs::write(&config, "[dispatch]\noffline_grace_ms = 2000\n").unwrap();
-    let server_args = vec![
-        "--data-dir".to_owned(),
-        data_dir.display().to_string(),
-        "--config".to_owned(),
-        config.display().to_string(),
-    ];
-    let zenoh = format!("tcp/127.0.0.1:{}", free_port());
-    let (server, http) = spawn_server(&zenoh, &server_args).await;
-    Fleet {
-        server,
-        http,
-        zenoh,
-        server_args,
-        dir,
-        agents: Vec::new(),
-        client: Client::builder()
-            .timeout(Duration::from_secs(20))
-            .build()
-            .unwrap(),
-        key: None,
-    }
+    let data_dir = data_dir.display().to_string();
+    let mut fleet =
+        Fleet::start_configured(0, tag, None, &[], "", &["--data-dir", &data_dir]).await;
+    fleet.client = Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap();
+    fleet
 }
 
 fn new_task(n: u32) -> Value {

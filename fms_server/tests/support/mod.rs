@@ -31,10 +31,41 @@ pub fn agent_bin() -> PathBuf {
     agent
 }
 
+/// How [`spawn_server_with`] starts `fms_server`, beyond its arguments.
+pub struct ServerOpts<'a> {
+    /// Extra environment variables.
+    pub env: &'a [(&'a str, &'a str)],
+    /// The server's `--log-level`.
+    pub log_level: &'a str,
+    /// Pipe the server's stderr (its log) so the test can read it from the returned `Child`;
+    /// otherwise it is inherited.
+    pub pipe_stderr: bool,
+}
+
+impl Default for ServerOpts<'_> {
+    fn default() -> Self {
+        ServerOpts {
+            env: &[],
+            log_level: "warn",
+            pipe_stderr: false,
+        }
+    }
+}
+
 /// Starts `fms_server` with its embedded router on `zenoh`; returns it and its HTTP address
 /// once it prints its ready line (printed after Zenoh is up).
 pub async fn spawn_server(zenoh: &str, extra: &[String]) -> (Child, String) {
-    let mut server = Command::new(env!("CARGO_BIN_EXE_fms_server"))
+    spawn_server_with(zenoh, extra, ServerOpts::default()).await
+}
+
+/// As [`spawn_server`], with extra environment variables, another log level or stderr piped.
+pub async fn spawn_server_with(
+    zenoh: &str,
+    extra: &[String],
+    opts: ServerOpts<'_>,
+) -> (Child, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_fms_server"));
+    command
         .args([
             "--bind",
             "127.0.0.1",
@@ -43,14 +74,22 @@ pub async fn spawn_server(zenoh: &str, extra: &[String]) -> (Child, String) {
             "--zenoh-listen",
             zenoh,
         ])
-        .args(["--frontend-dir", "/nonexistent", "--log-level", "warn"])
+        .args([
+            "--frontend-dir",
+            "/nonexistent",
+            "--log-level",
+            opts.log_level,
+        ])
         .args(extra)
         .env_remove("DATABASE_URL")
         .env_remove("ZENOH_ENDPOINT")
+        .envs(opts.env.iter().copied())
         .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start fms_server");
+        .kill_on_drop(true);
+    if opts.pipe_stderr {
+        command.stderr(Stdio::piped());
+    }
+    let mut server = command.spawn().expect("start fms_server");
     let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
     let http = tokio::time::timeout(DEADLINE, async {
         while let Some(line) = lines.next_line().await.unwrap() {
@@ -66,6 +105,17 @@ pub async fn spawn_server(zenoh: &str, extra: &[String]) -> (Child, String) {
     // Keep draining stdout so the server never blocks on a full pipe.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     (server, http)
+}
+
+/// A Zenoh client session connected to the router at `endpoint` only (no scouting).
+pub async fn zenoh_client(endpoint: &str) -> zenoh::Session {
+    let mut cfg = zenoh::Config::default();
+    cfg.insert_json5("mode", "\"client\"").unwrap();
+    cfg.insert_json5("connect/endpoints", &format!("[\"{endpoint}\"]"))
+        .unwrap();
+    cfg.insert_json5("scouting/multicast/enabled", "false")
+        .unwrap();
+    zenoh::open(cfg).await.unwrap()
 }
 
 /// A fresh, empty directory for one test's files.
