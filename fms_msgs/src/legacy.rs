@@ -234,10 +234,7 @@ impl LegacyTaskCommand {
     /// Our task command in the old form, at `now_ms` (Unix ms).
     pub fn from_command(cmd: &TaskCommand, now_ms: u64) -> Result<Self, LegacyTaskError> {
         check_task(&cmd.goal, &cmd.parameters)?;
-        let pose = cmd
-            .goal
-            .final_pose()
-            .ok_or(LegacyTaskError::Waypoints(0))?;
+        let pose = cmd.goal.final_pose().ok_or(LegacyTaskError::Waypoints(0))?;
         Ok(Self {
             task_id: cmd.task_id.clone(),
             target_position: Vec3 {
@@ -293,9 +290,10 @@ mod tests {
 
     #[test]
     fn task_protocol_words_and_their_details() {
-        let s: LegacyStatus =
-            decode(br#"{"status":"RUNNING","message":"task t1 started","timestamp":1767225600.25}"#)
-                .unwrap();
+        let s: LegacyStatus = decode(
+            br#"{"status":"RUNNING","message":"task t1 started","timestamp":1767225600.25}"#,
+        )
+        .unwrap();
         assert_eq!(s.task_status(), Some(LegacyTaskStatus::Running));
         assert_eq!(s.to_mode(), Ok(RobotMode::Navigating));
         assert_eq!(s.message(), Some("task t1 started"));
@@ -307,7 +305,11 @@ mod tests {
             ("ERROR", LegacyTaskStatus::Error, RobotMode::Error),
         ] {
             let s = LegacyStatus::Bare(word.into());
-            assert_eq!((s.task_status(), s.to_mode()), (Some(status), Ok(mode)), "{word}");
+            assert_eq!(
+                (s.task_status(), s.to_mode()),
+                (Some(status), Ok(mode)),
+                "{word}"
+            );
         }
         assert_eq!(LegacyStatus::Bare("moving".into()).task_status(), None);
         // Wrong types do not decode.

@@ -70,10 +70,7 @@ pub(super) fn encode_command(
 impl Coordinator {
     /// Whether the robot speaks the legacy protocol, as the registry knows it.
     pub(super) fn is_legacy(&self, robot: &RobotId) -> bool {
-        self.shared
-            .registry()
-            .get(robot)
-            .is_some_and(|e| e.legacy)
+        self.shared.registry().get(robot).is_some_and(|e| e.legacy)
     }
 
     /// Publishes a command in the robot's protocol; `always`: whatever this replica's role
@@ -121,10 +118,21 @@ mod tests {
         assert_eq!(old.key, "fms/robot/old/cmd/task");
         let j = json(&old);
         assert_eq!(
-            (&j["task_id"], &j["target_position"]["x"], &j["target_position"]["y"]),
-            (&JsonValue::from("t1"), &JsonValue::from(2.0), &JsonValue::from(3.0))
+            (
+                &j["task_id"],
+                &j["target_position"]["x"],
+                &j["target_position"]["y"]
+            ),
+            (
+                &JsonValue::from("t1"),
+                &JsonValue::from(2.0),
+                &JsonValue::from(3.0)
+            )
         );
-        assert_eq!((&j["priority"], &j["timestamp"]), (&JsonValue::from(3), &JsonValue::from(1.5)));
+        assert_eq!(
+            (&j["priority"], &j["timestamp"]),
+            (&JsonValue::from(3), &JsonValue::from(1.5))
+        );
 
         let cancel = CancelCommand {
             task_id: Some(TaskId::new("t1").unwrap()),

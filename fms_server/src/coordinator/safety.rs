@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use fms_msgs::codec::JsonValue;
 use fms_msgs::{EstopCommand, RobotId};
 
-use super::{CoordError, Command, Coordinator};
+use super::{Command, CoordError, Coordinator};
 use crate::fleet::engine::{Effect, FLEET_ESTOP_SETTING};
 use crate::store::{Batch, StoreError, Write};
 

@@ -154,11 +154,20 @@ mod tests {
         let id = tid();
         assert_eq!(
             translate(&report(Running, 1.0), task(&id, Sent, false), true, false),
-            Translation::Event(EventKind::TaskStarted { task_id: id.clone() })
+            Translation::Event(EventKind::TaskStarted {
+                task_id: id.clone()
+            })
         );
         assert_eq!(
-            translate(&report(Completed, 2.0), task(&id, Active, false), true, false),
-            Translation::Event(EventKind::TaskCompleted { task_id: id.clone() })
+            translate(
+                &report(Completed, 2.0),
+                task(&id, Active, false),
+                true,
+                false
+            ),
+            Translation::Event(EventKind::TaskCompleted {
+                task_id: id.clone()
+            })
         );
         let mut err = report(Error, 3.0);
         err.message = Some("path blocked".into());
@@ -199,11 +208,15 @@ mod tests {
         let c = report(Cancelled, 1.0);
         assert_eq!(
             translate(&c, task(&id, Sent, true), true, false),
-            Translation::Event(EventKind::TaskCanceled { task_id: id.clone() })
+            Translation::Event(EventKind::TaskCanceled {
+                task_id: id.clone()
+            })
         );
         assert_eq!(
             translate(&c, task(&id, Active, false), true, false),
-            Translation::Event(EventKind::TaskCanceled { task_id: id.clone() })
+            Translation::Event(EventKind::TaskCanceled {
+                task_id: id.clone()
+            })
         );
         assert!(matches!(
             translate(&c, task(&id, Sent, false), true, false),
@@ -234,7 +247,9 @@ mod tests {
         ));
         assert_eq!(
             translate(&idle, task(&id, Active, true), true, false),
-            Translation::Event(EventKind::TaskCanceled { task_id: id.clone() })
+            Translation::Event(EventKind::TaskCanceled {
+                task_id: id.clone()
+            })
         );
         assert_eq!(
             translate(&report(Running, 1.0), None, true, false),

@@ -16,10 +16,15 @@ async fn a_robot_estop_cancels_the_legacy_task_and_holds_the_robot_until_release
     wait_legacy_online(&fleet, "old").await;
     let id = task_id(&create(&fleet, task_body(Some("old"), 40.0, 0.0)).await);
     wait_status(&fleet, &id, "ACTIVE").await;
-    let (code, body) = fleet.post("/api/robots/old/emergency-stop", json!({})).await;
+    let (code, body) = fleet
+        .post("/api/robots/old/emergency-stop", json!({}))
+        .await;
     assert_eq!(code, 200, "{body}");
     let t = wait_status(&fleet, &id, "FAILED").await;
-    assert!(t["error"].as_str().unwrap().contains("emergency stop"), "{t}");
+    assert!(
+        t["error"].as_str().unwrap().contains("emergency stop"),
+        "{t}"
+    );
     let log = std::fs::read_to_string(fleet.dir.join("agent-old.log")).unwrap();
     assert!(log.contains(&format!("canceled task={id}")), "{log}");
 
@@ -27,7 +32,11 @@ async fn a_robot_estop_cancels_the_legacy_task_and_holds_the_robot_until_release
     let next = task_id(&create(&fleet, task_body(Some("old"), 1.0, 0.0)).await);
     tokio::time::sleep(Duration::from_secs(4)).await;
     let t = fleet.get(&format!("/api/tasks/{next}")).await.1;
-    assert_eq!((t["status"].as_str(), t["attempts"].as_u64()), (Some("QUEUED"), Some(0)), "{t}");
+    assert_eq!(
+        (t["status"].as_str(), t["attempts"].as_u64()),
+        (Some("QUEUED"), Some(0)),
+        "{t}"
+    );
     assert_eq!(runs(&fleet, &next), 0);
     let (code, _) = fleet
         .post("/api/robots/old/emergency-stop/release", json!({}))
@@ -47,7 +56,10 @@ async fn the_fleet_estop_stops_the_legacy_robot_beside_the_agents() {
     let (code, body) = fleet.post("/api/fleet/emergency-stop", json!({})).await;
     assert_eq!(code, 200, "{body}");
     let t = wait_status(&fleet, &id, "FAILED").await;
-    assert!(t["error"].as_str().unwrap().contains("emergency stop"), "{t}");
+    assert!(
+        t["error"].as_str().unwrap().contains("emergency stop"),
+        "{t}"
+    );
     fleet
         .wait("r1 e-stopped", || async {
             (fleet.robot("r1").await["state"]["mode"] == "ESTOPPED").then_some(())

@@ -61,13 +61,21 @@ async fn malformed_old_messages_are_counted_and_change_nothing() {
         ("state/status", "{not json"),
         ("state/status", r#"{"status": 5}"#),
         ("state/status", r#"{"status": "DANCING", "timestamp": 1.0}"#),
-        ("state/status", r#"{"status": "COMPLETED", "timestamp": "now"}"#),
+        (
+            "state/status",
+            r#"{"status": "COMPLETED", "timestamp": "now"}"#,
+        ),
         ("state/status", r#"{"status": "COMPLETED", "message": 7}"#),
         ("state/battery", r#"{"percentage": "full"}"#),
-        ("state/pose", r#"{"position": {"x": "a", "y": 0}, "orientation": {}}"#),
+        (
+            "state/pose",
+            r#"{"position": {"x": "a", "y": 0}, "orientation": {}}"#,
+        ),
     ];
     for (topic, payload) in bad {
-        z.put(format!("fms/robot/old/{topic}"), payload).await.unwrap();
+        z.put(format!("fms/robot/old/{topic}"), payload)
+            .await
+            .unwrap();
     }
     fleet
         .wait("the malformed messages counted", || async {
@@ -77,7 +85,10 @@ async fn malformed_old_messages_are_counted_and_change_nothing() {
         .await;
     fleet.assert_server_alive();
     let t = fleet.get(&format!("/api/tasks/{id}")).await.1;
-    assert_eq!(t["status"], "ACTIVE", "a malformed message changed the task: {t}");
+    assert_eq!(
+        t["status"], "ACTIVE",
+        "a malformed message changed the task: {t}"
+    );
     let done = wait_status(&fleet, &id, "COMPLETED").await;
     assert_eq!(times_in_history(&done, "COMPLETED"), 1, "{done}");
     assert_eq!(runs(&fleet, &id), 1);

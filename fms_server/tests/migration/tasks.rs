@@ -31,7 +31,12 @@ async fn a_task_completes_on_the_legacy_robot_and_on_a_mock_robot() {
     let again = task_id(&create(&fleet, task_body(Some("old"), -3.0, 0.0)).await);
     wait_status(&fleet, &again, "COMPLETED").await;
     for id in [&on_old, &on_r1, &again] {
-        assert_eq!(runs(&fleet, id), 1, "task {id} ran {} times", runs(&fleet, id));
+        assert_eq!(
+            runs(&fleet, id),
+            1,
+            "task {id} ran {} times",
+            runs(&fleet, id)
+        );
     }
 }
 
@@ -45,7 +50,10 @@ async fn auto_dispatch_reaches_the_legacy_robot() {
     let near_r1 = task_id(&create(&fleet, task_body(None, 3.0, 0.0)).await);
     let a = wait_status(&fleet, &near_old, "COMPLETED").await;
     let b = wait_status(&fleet, &near_r1, "COMPLETED").await;
-    assert_eq!((&a["assigned_robot"], &b["assigned_robot"]), (&json!("old"), &json!("r1")));
+    assert_eq!(
+        (&a["assigned_robot"], &b["assigned_robot"]),
+        (&json!("old"), &json!("r1"))
+    );
     assert_eq!((runs(&fleet, &near_old), runs(&fleet, &near_r1)), (1, 1));
 }
 
@@ -56,11 +64,20 @@ async fn tasks_a_legacy_robot_cannot_run_are_refused_or_go_elsewhere() {
     wait_legacy_online(&fleet, "old").await;
     let waypoints = json!([{"x": -5.0, "y": 0.0}, {"x": -4.0, "y": 0.0}]);
     let (code, body) = fleet
-        .post("/api/tasks", json!({"robot_id": "old", "waypoints": waypoints}))
+        .post(
+            "/api/tasks",
+            json!({"robot_id": "old", "waypoints": waypoints}),
+        )
         .await;
     assert_eq!(code, 400, "{body}");
     assert_eq!(body["error"]["code"], "VALIDATION_ERROR");
-    assert!(body["error"]["message"].as_str().unwrap().contains("legacy"), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("legacy"),
+        "{body}"
+    );
     let (code, body) = fleet
         .post(
             "/api/tasks",
@@ -86,7 +103,9 @@ async fn a_legacy_task_is_canceled_by_task_and_by_robot() {
         let (code, body) = if by_robot {
             fleet.post("/api/robots/old/cancel", json!({})).await
         } else {
-            fleet.post(&format!("/api/tasks/{id}/cancel"), json!({})).await
+            fleet
+                .post(&format!("/api/tasks/{id}/cancel"), json!({}))
+                .await
         };
         assert!(code < 300, "{code} {body}");
         let t = wait_status(&fleet, &id, "CANCELED").await;

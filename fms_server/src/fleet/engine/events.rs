@@ -186,13 +186,7 @@ impl TaskEngine {
                     );
                     self.requeue(&task_id, now, note, true, fx);
                 } else {
-                    self.finish(
-                        &task_id,
-                        TaskStatus::Failed,
-                        now,
-                        Some(reason.clone()),
-                        fx,
-                    );
+                    self.finish(&task_id, TaskStatus::Failed, now, Some(reason.clone()), fx);
                 }
             }
             EventKind::TaskRejected { reason, .. } if is_estop(reason) => {

@@ -95,7 +95,12 @@ fn status_reports_drive_a_task_exactly_once() {
     let mut e = engine();
     let old = rid("old");
     let (t, fx) = e
-        .create(tid("t1"), task_to(None, pose(1.0)), &[view("old", 0.0, true)], 0)
+        .create(
+            tid("t1"),
+            task_to(None, pose(1.0)),
+            &[view("old", 0.0, true)],
+            0,
+        )
         .unwrap();
     assert_eq!(t.status, TaskStatus::Assigned);
     assert_eq!(sent_tasks(&fx), vec![(old.clone(), tid("t1"))]);
@@ -107,7 +112,9 @@ fn status_reports_drive_a_task_exactly_once() {
         e.on_legacy_status(&old, report(Running, 1.0), 150),
         Err(Refused::Duplicate)
     );
-    let fx = e.on_legacy_status(&old, report(Completed, 2.0), 200).unwrap();
+    let fx = e
+        .on_legacy_status(&old, report(Completed, 2.0), 200)
+        .unwrap();
     let done = persisted(&fx);
     assert_eq!((done.len(), done[0].status), (1, TaskStatus::Completed));
     assert_eq!(
@@ -117,7 +124,12 @@ fn status_reports_drive_a_task_exactly_once() {
 
     // The next task: an older or early end report does not end it.
     let (t2, fx) = e
-        .create(tid("t2"), task_to(None, pose(2.0)), &[view("old", 0.0, true)], 300)
+        .create(
+            tid("t2"),
+            task_to(None, pose(2.0)),
+            &[view("old", 0.0, true)],
+            300,
+        )
         .unwrap();
     assert_eq!(sent_tasks(&fx), vec![(old.clone(), tid("t2"))]);
     assert_eq!(
@@ -144,8 +156,13 @@ fn status_reports_drive_a_task_exactly_once() {
 fn a_running_legacy_robot_is_never_sent_its_task_again() {
     let mut e = engine(); // legacy resends: 3 s, then doubling up to 8 s
     let old = rid("old");
-    e.create(tid("t"), task_to(None, pose(1.0)), &[view("old", 0.0, true)], 0)
-        .unwrap();
+    e.create(
+        tid("t"),
+        task_to(None, pose(1.0)),
+        &[view("old", 0.0, true)],
+        0,
+    )
+    .unwrap();
     let mut sends = Vec::new();
     for now in (100..=10_000).step_by(100) {
         // The robot has not answered: it shows IDLE.
@@ -161,7 +178,9 @@ fn a_running_legacy_robot_is_never_sent_its_task_again() {
         assert!(sent_tasks(&fx).is_empty(), "resent while RUNNING at {now}");
     }
     // The robot says IDLE while the engine believes it runs the task: it lost it.
-    let fx = e.on_legacy_status(&old, report(Idle, 61.0), 61_000).unwrap();
+    let fx = e
+        .on_legacy_status(&old, report(Idle, 61.0), 61_000)
+        .unwrap();
     assert_eq!(sent_tasks(&fx), vec![(old.clone(), tid("t"))]);
 }
 
@@ -169,8 +188,13 @@ fn a_running_legacy_robot_is_never_sent_its_task_again() {
 fn a_lost_legacy_robot_loses_its_task_and_its_late_report_changes_nothing() {
     let mut e = engine(); // offline grace 10 s
     let old = rid("old");
-    e.create(tid("t"), task_to(None, pose(1.0)), &[view("old", 0.0, true)], 0)
-        .unwrap();
+    e.create(
+        tid("t"),
+        task_to(None, pose(1.0)),
+        &[view("old", 0.0, true)],
+        0,
+    )
+    .unwrap();
     e.on_legacy_status(&old, report(Running, 1.0), 100).unwrap();
     e.on_presence(
         &PresenceChange {
@@ -187,7 +211,11 @@ fn a_lost_legacy_robot_loses_its_task_and_its_late_report_changes_nothing() {
         .find(|t| t.id == tid("t"))
         .unwrap()
         .clone();
-    assert_eq!(t.status, TaskStatus::Assigned, "requeued and dispatched again");
+    assert_eq!(
+        t.status,
+        TaskStatus::Assigned,
+        "requeued and dispatched again"
+    );
     assert_eq!(t.assigned_robot, Some(rid("agent")));
     // The legacy robot comes back and says it completed: not its task any more.
     e.on_presence(
@@ -198,11 +226,15 @@ fn a_lost_legacy_robot_loses_its_task_and_its_late_report_changes_nothing() {
         },
         12_000,
     );
-    let fx = e.on_legacy_status(&old, report(Completed, 12.0), 12_000).unwrap();
+    let fx = e
+        .on_legacy_status(&old, report(Completed, 12.0), 12_000)
+        .unwrap();
     assert!(persisted(&fx).is_empty(), "{fx:?}");
     assert_eq!(e.open_task(&tid("t")).unwrap().status, TaskStatus::Assigned);
     // Still running its old task: it is told to stop.
-    let fx = e.on_legacy_status(&old, report(Running, 13.0), 13_000).unwrap();
+    let fx = e
+        .on_legacy_status(&old, report(Running, 13.0), 13_000)
+        .unwrap();
     assert_eq!(
         fx,
         vec![Effect::SendCancel(old, CancelCommand { task_id: None })]
@@ -214,7 +246,12 @@ fn after_a_restart_the_first_end_report_counts() {
     let mut e = engine();
     let old = rid("old");
     let (t, _) = e
-        .create(tid("t"), task_to(None, pose(1.0)), &[view("old", 0.0, true)], 0)
+        .create(
+            tid("t"),
+            task_to(None, pose(1.0)),
+            &[view("old", 0.0, true)],
+            0,
+        )
         .unwrap();
     // The server died before RUNNING was stored: the task comes back ASSIGNED.
     let mut e = TaskEngine::restore(
@@ -227,7 +264,9 @@ fn after_a_restart_the_first_end_report_counts() {
     );
     // Not resent before the registry knows the robot (and which protocol it speaks).
     assert!(sent_tasks(&e.tick(&[], 1_000)).is_empty());
-    let fx = e.on_legacy_status(&old, report(Completed, 2.0), 2_000).unwrap();
+    let fx = e
+        .on_legacy_status(&old, report(Completed, 2.0), 2_000)
+        .unwrap();
     assert_eq!(persisted(&fx)[0].status, TaskStatus::Completed);
     assert!(e.open_task(&tid("t")).is_none());
     assert!(sent_tasks(&e.tick(&[view("old", 0.0, true)], 10_000)).is_empty());
@@ -237,12 +276,19 @@ fn after_a_restart_the_first_end_report_counts() {
 fn cancel_ends_the_task_when_the_robot_answers_cancelled() {
     let mut e = engine();
     let old = rid("old");
-    e.create(tid("t"), task_to(None, pose(1.0)), &[view("old", 0.0, true)], 0)
-        .unwrap();
+    e.create(
+        tid("t"),
+        task_to(None, pose(1.0)),
+        &[view("old", 0.0, true)],
+        0,
+    )
+    .unwrap();
     e.on_legacy_status(&old, report(Running, 1.0), 100).unwrap();
     let (_, fx) = e.cancel(&tid("t"), 200).unwrap();
     assert!(matches!(fx[..], [Effect::SendCancel(..)]));
-    let fx = e.on_legacy_status(&old, report(Cancelled, 2.0), 300).unwrap();
+    let fx = e
+        .on_legacy_status(&old, report(Cancelled, 2.0), 300)
+        .unwrap();
     assert_eq!(persisted(&fx)[0].status, TaskStatus::Canceled);
 }
 
@@ -250,8 +296,13 @@ fn cancel_ends_the_task_when_the_robot_answers_cancelled() {
 fn estop_cancels_the_legacy_task_and_holds_dispatch_until_the_release() {
     let mut e = engine();
     let old = rid("old");
-    e.create(tid("t"), task_to(None, pose(1.0)), &[view("old", 0.0, true)], 0)
-        .unwrap();
+    e.create(
+        tid("t"),
+        task_to(None, pose(1.0)),
+        &[view("old", 0.0, true)],
+        0,
+    )
+    .unwrap();
     e.on_legacy_status(&old, report(Running, 1.0), 100).unwrap();
     let fx = e.set_robot_estop(&old, true).unwrap();
     assert!(matches!(&fx[0], Effect::SendEstop(r, c) if r == &old && c.engage));
@@ -261,16 +312,26 @@ fn estop_cancels_the_legacy_task_and_holds_dispatch_until_the_release() {
         .flat_map(|now| e.tick(&[running("old")], now))
         .filter(|f| matches!(f, Effect::SendEstop(r, c) if r == &old && c.engage))
         .count();
-    assert!(resent > 0, "the e-stop was not resent to a running legacy robot");
-    let fx = e.on_legacy_status(&old, report(Cancelled, 2.0), 3_000).unwrap();
+    assert!(
+        resent > 0,
+        "the e-stop was not resent to a running legacy robot"
+    );
+    let fx = e
+        .on_legacy_status(&old, report(Cancelled, 2.0), 3_000)
+        .unwrap();
     let t = persisted(&fx)[0];
     assert_eq!(
         (t.status, t.error.as_deref()),
         (TaskStatus::Failed, Some(ESTOP_REASON))
     );
     // Stopped: nothing is dispatched to it, and nothing more is sent.
-    e.create(tid("t2"), task_to(None, pose(1.0)), &[view("old", 0.0, true)], 3_000)
-        .unwrap();
+    e.create(
+        tid("t2"),
+        task_to(None, pose(1.0)),
+        &[view("old", 0.0, true)],
+        3_000,
+    )
+    .unwrap();
     for now in (3_100..=20_000).step_by(500) {
         let fx = e.tick(&[view("old", 0.0, true)], now);
         assert!(fx.is_empty(), "at {now}: {fx:?}");
@@ -286,13 +347,22 @@ fn estop_cancels_the_legacy_task_and_holds_dispatch_until_the_release() {
 fn fleet_estop_with_an_assigned_legacy_task_requeues_it_for_the_release() {
     let mut e = engine();
     let old = rid("old");
-    e.create(tid("t"), task_to(None, pose(1.0)), &[view("old", 0.0, true)], 0)
-        .unwrap();
+    e.create(
+        tid("t"),
+        task_to(None, pose(1.0)),
+        &[view("old", 0.0, true)],
+        0,
+    )
+    .unwrap();
     let fx = e.set_fleet_estop(true, &[view("old", 0.0, true)], 100);
-    assert!(fx.iter().any(|f| matches!(f, Effect::SendEstop(r, _) if r == &old)));
+    assert!(fx
+        .iter()
+        .any(|f| matches!(f, Effect::SendEstop(r, _) if r == &old)));
     // The robot got the cancel before the task ever ran.
     e.on_legacy_status(&old, report(Idle, 0.5), 150).unwrap();
-    let fx = e.on_legacy_status(&old, report(Cancelled, 1.0), 200).unwrap();
+    let fx = e
+        .on_legacy_status(&old, report(Cancelled, 1.0), 200)
+        .unwrap();
     let t = persisted(&fx)[0];
     assert_eq!((t.status, t.attempts), (TaskStatus::Queued, 0));
     // An idle legacy robot shows the fleet e-stop: no resend.
@@ -307,9 +377,17 @@ fn tasks_a_legacy_robot_cannot_run_are_refused_or_go_elsewhere() {
     let waypoints = Goal::Waypoints(vec![Pose::new(1.0, 0.0, 0.0), Pose::new(2.0, 0.0, 0.0)]);
     let legacy_only = [view("old", 0.0, true)];
     let err = e
-        .create(tid("w"), task_to(Some("old"), waypoints.clone()), &legacy_only, 0)
+        .create(
+            tid("w"),
+            task_to(Some("old"), waypoints.clone()),
+            &legacy_only,
+            0,
+        )
         .unwrap_err();
-    assert!(matches!(err, TaskError::LegacyUnsupported { .. }), "{err:?}");
+    assert!(
+        matches!(err, TaskError::LegacyUnsupported { .. }),
+        "{err:?}"
+    );
     let mut charge = task_to(Some("old"), pose(1.0));
     charge.parameters = fms_msgs::server_to_robot::charge_parameters();
     assert!(matches!(
