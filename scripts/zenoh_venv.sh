@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes (once) the Python venv with eclipse-zenoh that the tests use as an independent Zenoh
-# implementation: the replica tests' router (fms_server/tests/support/zenoh_router.py) and
-# the Zenoh ACL test's client. Prints the venv's python.
+# implementation: the replica tests' router (fms_server/tests/support/zenoh_router.py), the
+# migration tests' legacy robot (fms_server/tests/support/legacy_robot.py) and the Zenoh ACL
+# test's client. Prints the venv's python.
 #   scripts/zenoh_venv.sh            -> target/zenoh-venv/bin/python
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"

@@ -4,8 +4,8 @@
 //! fms/robot/{id}/state                 robot -> server, one RobotState per tick
 //! fms/robot/{id}/event                 robot -> server, sequence-numbered RobotEvent (reliable)
 //! fms/robot/{id}/alive                 liveliness token held by the robot's agent
-//! fms/robot/{id}/cmd/task              server -> robot, TaskCommand
-//! fms/robot/{id}/cmd/cancel            server -> robot, CancelCommand
+//! fms/robot/{id}/cmd/task              server -> robot, TaskCommand (legacy robots: LegacyTaskCommand)
+//! fms/robot/{id}/cmd/cancel            server -> robot, CancelCommand (legacy robots: LegacyCancelCommand)
 //! fms/robot/{id}/cmd/emergency_stop    server -> robot, EstopCommand
 //! fms/robot/{id}/cmd/teleop            server/phone -> robot, TeleopCommand
 //! fms/robot/{id}/state/pose            legacy split form (Python FMS), robot -> server

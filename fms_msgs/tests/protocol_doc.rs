@@ -4,7 +4,9 @@
 
 use fms_msgs::codec::JsonValue;
 use fms_msgs::keys::{robot_key, RobotTopic, SYSTEM_EVENT};
-use fms_msgs::legacy::{LegacyBattery, LegacyPose, LegacyStatus};
+use fms_msgs::legacy::{
+    LegacyBattery, LegacyCancelCommand, LegacyPose, LegacyStatus, LegacyTaskCommand,
+};
 use fms_msgs::{
     decode, encode, CancelCommand, EstopCommand, EventKind, RobotEvent, RobotId, RobotState,
     SystemEvent, TaskCommand, TaskId, TeleopCommand, PROTOCOL_VERSION,
@@ -15,7 +17,7 @@ use serde::Serialize;
 const DOC: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/protocol.md"));
 
 /// Every type an example may name, i.e. every message on the wire.
-const TYPES: [&str; 10] = [
+const TYPES: [&str; 12] = [
     "RobotState",
     "RobotEvent",
     "TaskCommand",
@@ -26,6 +28,8 @@ const TYPES: [&str; 10] = [
     "LegacyPose",
     "LegacyBattery",
     "LegacyStatus",
+    "LegacyTaskCommand",
+    "LegacyCancelCommand",
 ];
 
 const INFO_PREFIX: &str = "json fms:";
@@ -152,6 +156,12 @@ fn check(ex: &Example) {
             if let Err(e) = s.to_mode() {
                 panic!("line {line}: LegacyStatus does not convert: {e}");
             }
+        }
+        "LegacyTaskCommand" => {
+            round_trip::<LegacyTaskCommand>(ex);
+        }
+        "LegacyCancelCommand" => {
+            round_trip::<LegacyCancelCommand>(ex);
         }
         other => panic!("line {line}: unknown message type {other:?}"),
     }

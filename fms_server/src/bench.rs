@@ -130,6 +130,7 @@ pub fn dispatch(tasks: usize, robots: usize, runs: usize) -> DispatchFigures {
                 x: 100.0 * rng(&mut seed),
                 y: 100.0 * rng(&mut seed),
                 current_task: None,
+                legacy: false,
             })
             .collect();
         let start = Instant::now();

@@ -13,7 +13,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use fms_msgs::codec::{self, JsonValue};
-use fms_msgs::keys::{self, RobotTopic};
+use fms_msgs::keys;
 use fms_msgs::{
     encode, unix_ms, RobotEvent, RobotId, RobotMode, SystemEvent, SystemEventKind, TaskId,
 };
@@ -29,8 +29,11 @@ use crate::log_gate::{LogGate, LOG_EVERY_MS};
 use crate::metrics::Metrics;
 use crate::store::{AuditEntry, Batch, Fence, Store, StoreError, Write};
 
+mod dialect;
 mod replica;
 mod safety;
+
+use dialect::Command;
 
 pub use safety::EstopDone;
 use safety::Unpersisted;
@@ -81,8 +84,12 @@ pub fn robot_views(reg: &Registry) -> Vec<RobotView> {
             RobotView {
                 id: e.id.clone(),
                 online: e.presence == Presence::Online && s.is_some(),
+                // A legacy robot reports ERROR as the end of a failed task and takes the
+                // next one in that state (its protocol has no other way out of it).
                 idle: s.is_some_and(|s| {
-                    matches!(s.mode, RobotMode::Idle | RobotMode::Charging) && s.task.is_none()
+                    (matches!(s.mode, RobotMode::Idle | RobotMode::Charging)
+                        || (e.legacy && s.mode == RobotMode::Error))
+                        && s.task.is_none()
                 }),
                 estopped: s.is_some_and(|s| s.mode == RobotMode::Estopped),
                 charging: s.is_some_and(|s| s.battery.charging || s.mode == RobotMode::Charging),
@@ -90,6 +97,7 @@ pub fn robot_views(reg: &Registry) -> Vec<RobotView> {
                 x: s.map_or(0.0, |s| s.pose.x),
                 y: s.map_or(0.0, |s| s.pose.y),
                 current_task: s.and_then(|s| s.task.as_ref().map(|t| t.task_id.clone())),
+                legacy: e.legacy,
             }
         })
         .collect()
@@ -161,6 +169,11 @@ pub enum Request {
     RobotEvent {
         robot: RobotId,
         event: RobotEvent,
+    },
+    /// A legacy robot's status report (`state/status` with a task-protocol word).
+    LegacyStatus {
+        robot: RobotId,
+        report: crate::fleet::legacy::LegacyReport,
     },
     Presence(PresenceChange),
     Tick,
@@ -404,6 +417,15 @@ impl Coordinator {
                     }
                 }
             },
+            Request::LegacyStatus { robot, report } => {
+                match self.engine.on_legacy_status(&robot, report, now) {
+                    Ok(fx) => {
+                        self.apply_logged(fx, Vec::new()).await;
+                        self.dispatch(now).await;
+                    }
+                    Err(_) => self.shared.metrics.duplicate_event(),
+                }
+            }
             Request::Presence(change) => {
                 let kind = presence_event(&change);
                 self.log_presence(&change, now);
@@ -630,13 +652,13 @@ impl Coordinator {
                 }
                 Effect::SendTask(robot, cmd) => {
                     tracing::info!(robot_id = %robot, task_id = %cmd.task_id, "task sent");
-                    self.send(keys::robot_key(&robot, RobotTopic::CmdTask), encode(&cmd));
+                    self.send_command(&robot, Command::Task(&cmd), false);
                 }
                 Effect::SendCancel(robot, cmd) => {
-                    self.send(keys::robot_key(&robot, RobotTopic::CmdCancel), encode(&cmd));
+                    self.send_command(&robot, Command::Cancel(&cmd), false);
                 }
                 Effect::SendEstop(robot, cmd) => {
-                    self.send(keys::robot_key(&robot, RobotTopic::CmdEstop), encode(&cmd));
+                    self.send_command(&robot, Command::Estop(&cmd), false);
                 }
                 Effect::Cursor(..) | Effect::Setting(..) => {}
                 Effect::System(kind) => self.system_event(kind),

@@ -12,6 +12,7 @@ use zenoh::sample::{Sample, SampleKind};
 use zenoh::{Config, Session};
 
 use crate::coordinator::{CoordinatorHandle, Outgoing, Request, Shared};
+use crate::fleet::legacy::LegacyReport;
 use crate::fleet::registry::{LegacyUpdate, PresenceChange};
 use crate::hub::{state_update_text, LiveMessage};
 use crate::metrics::MsgKind;
@@ -269,6 +270,8 @@ fn on_legacy(shared: &Shared, coord: &CoordinatorHandle, sample: &Sample) {
     };
     let key = sample.key_expr().as_str();
     let bytes = sample.payload().to_bytes();
+    // A status of the task protocol (RUNNING, COMPLETED, ...) also drives the robot's task.
+    let mut report = None;
     let update = match topic {
         RobotTopic::LegacyPose => decode::<LegacyPose>(&bytes)
             .map_err(|e| e.to_string())
@@ -286,8 +289,15 @@ fn on_legacy(shared: &Shared, coord: &CoordinatorHandle, sample: &Sample) {
             }),
         RobotTopic::LegacyStatus => decode::<LegacyStatus>(&bytes)
             .map_err(|e| e.to_string())
-            .and_then(|s| s.to_mode())
-            .map(LegacyUpdate::Mode),
+            .and_then(|s| {
+                let mode = s.to_mode()?;
+                report = s.task_status().map(|status| LegacyReport {
+                    status,
+                    message: s.message().map(str::to_owned),
+                    timestamp: s.timestamp(),
+                });
+                Ok(LegacyUpdate::Mode(mode))
+            }),
         RobotTopic::LegacyHeartbeat => Ok(LegacyUpdate::Heartbeat),
         other => Err(format!("{other:?} is not a legacy topic")),
     };
@@ -303,6 +313,9 @@ fn on_legacy(shared: &Shared, coord: &CoordinatorHandle, sample: &Sample) {
     shared.metrics.message(kind);
     let now = unix_ms();
     update_and_publish(shared, coord, &id, |reg| reg.on_legacy(&id, update, now));
+    if let Some(report) = report {
+        coord.send(Request::LegacyStatus { robot: id, report });
+    }
 }
 
 fn on_token(shared: &Shared, coord: &CoordinatorHandle, sample: &Sample) {

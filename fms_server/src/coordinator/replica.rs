@@ -390,14 +390,16 @@ impl Coordinator {
             }
             Request::Tick => self.relay(now).await,
             // The leader applies events and audits leases; the database is the truth.
-            Request::RobotEvent { .. } | Request::TeleopLease { .. } => {}
+            Request::RobotEvent { .. }
+            | Request::LegacyStatus { .. }
+            | Request::TeleopLease { .. } => {}
             Request::Leadership(_) => unreachable!("handled by handle"),
         }
     }
 
     /// A follower's e-stop: sent at once, whoever leads.
     fn stop_now(&self, robot: &RobotId, cmd: &fms_msgs::EstopCommand) {
-        self.send_always(keys::robot_key(robot, RobotTopic::CmdEstop), encode(cmd));
+        self.send_command(robot, super::Command::Estop(cmd), true);
     }
 
     /// A follower creates a task straight in the store; the leader takes it in.

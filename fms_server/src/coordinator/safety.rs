@@ -6,10 +6,9 @@
 use std::collections::HashMap;
 
 use fms_msgs::codec::JsonValue;
-use fms_msgs::keys::{self, RobotTopic};
-use fms_msgs::{encode, EstopCommand, RobotId};
+use fms_msgs::{EstopCommand, RobotId};
 
-use super::{CoordError, Coordinator};
+use super::{Command, CoordError, Coordinator};
 use crate::fleet::engine::{Effect, FLEET_ESTOP_SETTING};
 use crate::store::{Batch, StoreError, Write};
 
@@ -95,7 +94,7 @@ impl Coordinator {
         for effect in fx {
             match effect {
                 Effect::SendEstop(robot, cmd) => {
-                    self.send_always(keys::robot_key(&robot, RobotTopic::CmdEstop), encode(&cmd));
+                    self.send_command(&robot, Command::Estop(&cmd), true);
                     sent.push((robot, cmd));
                 }
                 Effect::System(kind) => self.system_event(kind),
@@ -163,7 +162,7 @@ impl Coordinator {
         }
         self.unpersisted.last_try_ms = now;
         for (robot, cmd) in &self.unpersisted.commands {
-            self.send_always(keys::robot_key(robot, RobotTopic::CmdEstop), encode(cmd));
+            self.send_command(robot, Command::Estop(cmd), true);
         }
         let Ok(fence) = self.fence() else {
             return;

@@ -17,6 +17,8 @@ pub struct Candidate {
     pub battery: f64,
     /// Below the battery threshold: it may only take its own charging task.
     pub low_battery: bool,
+    /// Speaks the legacy protocol: it takes only the tasks it can run.
+    pub legacy: bool,
 }
 
 /// The cost of sending `robot` to `task`; lower is better.
@@ -32,11 +34,13 @@ pub fn cost(robot: &Candidate, task: &Task) -> f64 {
 
 /// Greedy assignment in queue order (the caller sorts by priority, then age). A task that
 /// names a robot waits for that robot; others take the cheapest free robot. Robots with a
-/// low battery take only charging tasks (`is_charge`).
+/// low battery take only charging tasks (`is_charge`); legacy robots only the tasks they
+/// can run (`legacy_can_run`).
 pub fn assign(
     queue: &[&Task],
     mut free: Vec<Candidate>,
     is_charge: impl Fn(&Task) -> bool,
+    legacy_can_run: impl Fn(&Task) -> bool,
 ) -> Vec<(TaskId, RobotId)> {
     let mut plan = Vec::new();
     for task in queue {
@@ -44,14 +48,15 @@ pub fn assign(
             break;
         }
         let charge = is_charge(task);
+        let legacy_ok = legacy_can_run(task);
         let pick = match &task.robot_id {
-            Some(want) => free
-                .iter()
-                .position(|c| &c.id == want && (charge || !c.low_battery)),
+            Some(want) => free.iter().position(|c| {
+                &c.id == want && (charge || !c.low_battery) && (legacy_ok || !c.legacy)
+            }),
             None => free
                 .iter()
                 .enumerate()
-                .filter(|(_, c)| !c.low_battery)
+                .filter(|(_, c)| !c.low_battery && (legacy_ok || !c.legacy))
                 .min_by(|(_, a), (_, b)| {
                     cost(a, task)
                         .total_cmp(&cost(b, task))

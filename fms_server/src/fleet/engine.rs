@@ -75,6 +75,9 @@ pub struct RobotView {
     pub y: f64,
     /// The task the robot says it is executing.
     pub current_task: Option<TaskId>,
+    /// Speaks the legacy protocol (the Python FMS's): one pose, no parameters, no e-stop,
+    /// status reports instead of events.
+    pub legacy: bool,
 }
 
 /// What the coordinator must do. Store writes (`Persist`, `Cursor`, `Setting`) are
@@ -133,6 +136,8 @@ pub struct TaskEngine {
     /// Robots back from OFFLINE: their next event may start a new epoch in any order
     /// (see [`events`]).
     new_session: HashSet<RobotId>,
+    /// The last status report of each legacy robot since it (or the engine) started.
+    legacy_last: HashMap<RobotId, crate::fleet::legacy::LegacyReport>,
 }
 
 fn is_charge(task: &Task) -> bool {
@@ -380,6 +385,14 @@ pub fn check_new(
                 min: params.min_battery,
             });
         }
+        if r.legacy {
+            fms_msgs::legacy::check_task(&new.goal, &new.parameters).map_err(|e| {
+                TaskError::LegacyUnsupported {
+                    robot: rid.clone(),
+                    reason: e.to_string(),
+                }
+            })?;
+        }
         if !new.queue_if_busy && (!r.idle || has_task(rid)) {
             return Err(TaskError::RobotBusy(rid.clone()));
         }
@@ -514,6 +527,7 @@ impl TaskEngine {
             self.robot_estops.insert(robot.clone());
         } else {
             self.robot_estops.remove(robot);
+            self.estop_sends.remove(robot);
         }
         Ok(vec![
             Effect::SendEstop(robot.clone(), robot_estop_cmd(engage)),
@@ -536,6 +550,8 @@ impl TaskEngine {
                 self.offline_since.remove(robot);
                 if change.from != Some(Presence::Stale) {
                     self.new_session.insert(robot.clone());
+                    // A legacy robot back from OFFLINE may have said things nobody heard.
+                    self.legacy_last.remove(robot);
                 }
                 if self.fleet_estop {
                     fx.push(Effect::SendEstop(robot.clone(), fleet_estop_cmd(true)));
@@ -568,6 +584,7 @@ pub fn robot_estop_cmd(engage: bool) -> EstopCommand {
 }
 
 mod events;
+mod legacy;
 mod upkeep;
 
 pub use events::{plausible, Refused, EPOCH_AHEAD_MARGIN_MS};
@@ -576,3 +593,5 @@ pub use events::{plausible, Refused, EPOCH_AHEAD_MARGIN_MS};
 mod props;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_legacy;

@@ -184,6 +184,9 @@ pub enum TaskError {
     },
     #[error("the fleet emergency stop is engaged; release it first")]
     FleetEstopEngaged,
+    /// The task asks for something a robot of the Python FMS cannot do.
+    #[error("robot {robot} speaks the legacy protocol and cannot run this task: {reason}")]
+    LegacyUnsupported { robot: RobotId, reason: String },
     #[error("task {id} is {status:?}; cannot {action}")]
     InvalidState {
         id: TaskId,

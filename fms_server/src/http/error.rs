@@ -208,6 +208,7 @@ impl From<TaskError> for ApiError {
             TaskError::RobotOffline(_) => ErrorCode::RobotOffline,
             TaskError::RobotBusy(_) => ErrorCode::RobotBusy,
             TaskError::LowBattery { .. } => ErrorCode::LowBattery,
+            TaskError::LegacyUnsupported { .. } => ErrorCode::ValidationError,
             TaskError::InvalidState { .. } | TaskError::FleetEstopEngaged => {
                 ErrorCode::InvalidState
             }

@@ -94,9 +94,22 @@ impl TaskEngine {
             }
             _ => {}
         }
+        self.apply_event(robot, &ev.event, now, &mut fx);
+        Ok(order(fx))
+    }
+
+    /// What an applied event (or a legacy robot's translated report) does to the robot's
+    /// task.
+    pub(super) fn apply_event(
+        &mut self,
+        robot: &RobotId,
+        event: &EventKind,
+        now: u64,
+        fx: &mut Vec<Effect>,
+    ) {
         // Events without a task (errors, e-stop) show in the robot's state.
-        let Some(task_id) = ev.event.task_id().cloned() else {
-            return Ok(fx);
+        let Some(task_id) = event.task_id().cloned() else {
+            return;
         };
         let mine = self
             .open
@@ -105,7 +118,7 @@ impl TaskEngine {
         if !mine {
             // The robot works on a task that is over or belongs to another robot: stop it.
             let running = matches!(
-                ev.event,
+                event,
                 EventKind::TaskAccepted { .. }
                     | EventKind::TaskStarted { .. }
                     | EventKind::TaskProgress { .. }
@@ -118,12 +131,12 @@ impl TaskEngine {
                     },
                 ));
             }
-            return Ok(fx);
+            return;
         }
         // Any event about the task from its robot acknowledges the command.
         self.task_sends.remove(&task_id);
         let status = self.open[&task_id].status;
-        match &ev.event {
+        match event {
             EventKind::TaskAccepted { .. } => {}
             EventKind::TaskStarted { .. } => {
                 if status == TaskStatus::Assigned {
@@ -144,7 +157,7 @@ impl TaskEngine {
                 fx.push(Effect::Persist(t.clone()));
             }
             EventKind::TaskCompleted { .. } => {
-                self.finish(&task_id, TaskStatus::Completed, now, None, &mut fx)
+                self.finish(&task_id, TaskStatus::Completed, now, None, fx)
             }
             EventKind::TaskCanceled { .. } => {
                 if self.preempting.contains(&task_id) {
@@ -153,10 +166,10 @@ impl TaskEngine {
                         now,
                         "preempted by an urgent task".into(),
                         false,
-                        &mut fx,
+                        fx,
                     );
                 } else {
-                    self.finish(&task_id, TaskStatus::Canceled, now, None, &mut fx);
+                    self.finish(&task_id, TaskStatus::Canceled, now, None, fx);
                 }
             }
             EventKind::TaskFailed { reason, .. } => {
@@ -171,15 +184,9 @@ impl TaskEngine {
                         "navigation failed ({reason}); retry {} of {}",
                         t.failures, t.retries
                     );
-                    self.requeue(&task_id, now, note, true, &mut fx);
+                    self.requeue(&task_id, now, note, true, fx);
                 } else {
-                    self.finish(
-                        &task_id,
-                        TaskStatus::Failed,
-                        now,
-                        Some(reason.clone()),
-                        &mut fx,
-                    );
+                    self.finish(&task_id, TaskStatus::Failed, now, Some(reason.clone()), fx);
                 }
             }
             EventKind::TaskRejected { reason, .. } if is_estop(reason) => {
@@ -192,7 +199,7 @@ impl TaskEngine {
                 if let Some(t) = self.open.get_mut(&task_id) {
                     t.attempts = t.attempts.saturating_sub(1);
                 }
-                self.requeue(&task_id, now, note, false, &mut fx);
+                self.requeue(&task_id, now, note, false, fx);
             }
             EventKind::TaskRejected { reason, .. } => {
                 self.requeue(
@@ -200,13 +207,12 @@ impl TaskEngine {
                     now,
                     format!("rejected by robot: {reason}"),
                     true,
-                    &mut fx,
+                    fx,
                 );
             }
             EventKind::Error { .. } | EventKind::EstopEngaged { .. } | EventKind::EstopReleased => {
             }
         }
-        Ok(order(fx))
     }
 }
 

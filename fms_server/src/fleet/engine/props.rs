@@ -103,6 +103,7 @@ impl Harness {
                 x: i as f64,
                 y: 0.0,
                 current_task: None,
+                legacy: false,
             })
             .collect();
         Self {

@@ -25,6 +25,7 @@ fn robot(id: &str, x: f64, battery: f64) -> RobotView {
         x,
         y: 0.0,
         current_task: None,
+        legacy: false,
     }
 }
 

@@ -1,11 +1,13 @@
 //! The engine's periodic work: resends, lost robots, timeouts, reconciliation with what
 //! robots report, e-stop acknowledgements, charging, and dispatch with preemption.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use fms_msgs::{CancelCommand, Goal, Priority, RobotId, TaskId};
 
-use super::{fleet_estop_cmd, is_charge, order, Effect, Retry, RobotView, TaskEngine};
+use super::{
+    fleet_estop_cmd, is_charge, order, robot_estop_cmd, Effect, Retry, RobotView, TaskEngine,
+};
 use crate::fleet::dispatch::{self, Candidate};
 use crate::fleet::tasks::{HistoryEntry, Task, TaskStatus};
 
@@ -61,9 +63,25 @@ impl TaskEngine {
 
         self.reconcile(robots, now, &mut fx);
 
-        // Resend unacknowledged commands (of tasks still open after the steps above).
+        // Resend unacknowledged commands (of tasks still open after the steps above), to
+        // robots the registry knows (after a restart, it learns which protocol each speaks);
+        // legacy robots, whose RUNNING is the only acknowledgement, less often.
+        let views: HashMap<&RobotId, &RobotView> = robots.iter().map(|r| (&r.id, r)).collect();
+        let legacy_min = self
+            .params
+            .reconcile_grace_ms
+            .max(self.params.resend_initial_ms);
         let mut resend: Vec<TaskId> = Vec::new();
         for (id, r) in self.task_sends.iter_mut() {
+            let view = self
+                .open
+                .get(id)
+                .and_then(|t| t.assigned_robot.as_ref())
+                .and_then(|robot| views.get(robot));
+            let Some(view) = view else { continue };
+            if view.legacy {
+                r.backoff = r.backoff.max(legacy_min);
+            }
             if Self::due(r, now, max) {
                 resend.push(id.clone());
             }
@@ -90,18 +108,27 @@ impl TaskEngine {
             }
         }
 
-        // The fleet e-stop is resent until every online robot shows it.
-        if self.fleet_estop {
-            for r in robots.iter().filter(|r| r.online) {
-                if r.estopped {
-                    self.estop_sends.remove(&r.id);
-                    continue;
-                }
-                let retry = self.retry(now);
-                let entry = self.estop_sends.entry(r.id.clone()).or_insert(retry);
-                if Self::due(entry, now, max) {
-                    fx.push(Effect::SendEstop(r.id.clone(), fleet_estop_cmd(true)));
-                }
+        // The fleet e-stop is resent until every online robot shows it. A legacy robot has
+        // no e-stop (it is sent a cancel): it shows one, its own or the fleet's, by running
+        // nothing.
+        for r in robots.iter().filter(|r| r.online) {
+            let held = self.fleet_estop || (r.legacy && self.robot_estops.contains(&r.id));
+            if !held {
+                continue;
+            }
+            if r.estopped || (r.legacy && r.idle) {
+                self.estop_sends.remove(&r.id);
+                continue;
+            }
+            let retry = self.retry(now);
+            let entry = self.estop_sends.entry(r.id.clone()).or_insert(retry);
+            if Self::due(entry, now, max) {
+                let cmd = if self.fleet_estop {
+                    fleet_estop_cmd(true)
+                } else {
+                    robot_estop_cmd(true)
+                };
+                fx.push(Effect::SendEstop(r.id.clone(), cmd));
             }
         }
 
@@ -155,9 +182,10 @@ impl TaskEngine {
         self.strays.retain(|k, _| still_stray.contains(k));
 
         // Active tasks their robot (online, idle) does not report: resend after a grace.
+        // Legacy robots never report a task: their status reports say when one is lost.
         let idle_online: HashSet<&RobotId> = robots
             .iter()
-            .filter(|r| r.online && r.idle)
+            .filter(|r| r.online && r.idle && !r.legacy)
             .map(|r| &r.id)
             .collect();
         let mut resend = Vec::new();
@@ -210,6 +238,7 @@ impl TaskEngine {
             .filter(|r| {
                 r.online
                     && r.idle
+                    && !r.legacy
                     && !self.stopped(r)
                     && !r.charging
                     && r.battery < self.params.min_battery
@@ -308,6 +337,7 @@ impl TaskEngine {
                 y: r.y,
                 battery: r.battery,
                 low_battery: r.battery < min,
+                legacy: r.legacy,
             })
             .collect();
         let mut queue: Vec<&Task> = self
@@ -321,7 +351,14 @@ impl TaskEngine {
                 .then(a.created_ms.cmp(&b.created_ms))
                 .then(a.id.cmp(&b.id))
         });
-        let plan = dispatch::assign(&queue, candidates, is_charge);
+        let legacy: HashSet<RobotId> = candidates
+            .iter()
+            .filter(|c| c.legacy)
+            .map(|c| c.id.clone())
+            .collect();
+        let plan = dispatch::assign(&queue, candidates, is_charge, |t| {
+            fms_msgs::legacy::check_task(&t.goal, &t.parameters).is_ok()
+        });
         let assigned: HashSet<TaskId> = plan.iter().map(|(t, _)| t.clone()).collect();
         let waiting_urgent: Vec<TaskId> = queue
             .iter()
@@ -337,8 +374,12 @@ impl TaskEngine {
             t.attempts += 1;
             t.transition(TaskStatus::Assigned, now, None);
             fx.push(Effect::Persist(t.clone()));
-            fx.push(Effect::SendTask(robot, t.command()));
-            let retry = self.retry(now);
+            fx.push(Effect::SendTask(robot.clone(), t.command()));
+            let retry = if legacy.contains(&robot) {
+                self.legacy_retry(now)
+            } else {
+                self.retry(now)
+            };
             self.task_sends.insert(task_id, retry);
         }
         if self.params.preempt {
