@@ -424,6 +424,11 @@ impl Registry {
             e.last_seen_ms = now;
             e.legacy = true;
             e.state_json = None;
+            // Only an old agent speaks the split form: a robot moved back to it from
+            // fms_agent (whose token is gone) is judged by its messages again.
+            if e.token == TokenState::Lost {
+                e.token = TokenState::Never;
+            }
             let state = e.state.get_or_insert_with(|| RobotState {
                 protocol: PROTOCOL_VERSION,
                 seq: 0,
@@ -688,6 +693,21 @@ mod tests {
         );
         assert_eq!(r.tick(3_000)[0].to, Presence::Stale);
         assert_eq!(r.tick(10_031)[0].to, Presence::Offline);
+    }
+
+    #[test]
+    fn a_robot_moved_back_to_the_old_agent_comes_back_online() {
+        let mut r = Registry::new(PresenceParams::default());
+        r.on_token(&id("a"), true, 0);
+        r.on_state(&id("a"), state(10), 10);
+        assert_eq!(r.on_token(&id("a"), false, 20).unwrap().to, Presence::Offline);
+        // Our state after the token loss does not bring it back; the old agent's messages do.
+        assert_eq!(r.on_state(&id("a"), state(30), 30), None);
+        let c = r.on_legacy(&id("a"), LegacyUpdate::Heartbeat, 40).unwrap();
+        assert_eq!(c.to, Presence::Online);
+        let e = r.get(&id("a")).unwrap();
+        assert!(e.legacy);
+        assert_eq!(e.old_status(), "idle");
     }
 
     #[test]
