@@ -967,11 +967,11 @@ mod tests {
             std::env::set_var(var, value);
         }
         let json = path.display().to_string();
-        let from_env = Cli::try_parse_from(["fms_server", "--config", &json]);
+        let from_env = Cli::try_parse_from(["fms_server", "--config", json.as_str()]);
         let from_flags = Cli::try_parse_from([
             "fms_server",
             "--config",
-            &json,
+            json.as_str(),
             "--zenoh-endpoint",
             "tcp/flag:7447",
             "--log-level",

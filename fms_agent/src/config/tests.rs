@@ -330,11 +330,11 @@ fn the_python_fms_config_json_is_read_and_env_and_flags_override_it() {
         std::env::set_var(var, value);
     }
     let json = path.display().to_string();
-    let from_env = Cli::try_parse_from(["fms_agent", "--config", &json]);
+    let from_env = Cli::try_parse_from(["fms_agent", "--config", json.as_str()]);
     let from_flags = Cli::try_parse_from([
         "fms_agent",
         "--config",
-        &json,
+        json.as_str(),
         "--robot-id",
         "robot-flag-001",
         "--zenoh-endpoint",

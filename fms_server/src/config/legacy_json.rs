@@ -123,7 +123,7 @@ fn map(old: OldConfig) -> Result<(FileConfig, Vec<String>), ConfigError> {
             reason,
         })?;
     let log = (logging.file.is_some() || max_size_mb.is_some() || logging.backup_count.is_some())
-        .then(|| FileLog {
+        .then_some(FileLog {
             format: None,
             file: logging.file,
             max_size_mb,
