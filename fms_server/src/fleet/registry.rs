@@ -320,7 +320,7 @@ impl Registry {
     pub fn robots_json(&self) -> Vec<u8> {
         let mut entries: Vec<&RobotEntry> = self.robots.values().collect();
         entries.sort_unstable_by(|a, b| a.id.cmp(&b.id));
-        let mut buf = Vec::with_capacity(64 + entries.len() * 512);
+        let mut buf = Vec::with_capacity(64 + entries.len() * 768);
         buf.push(b'[');
         for (i, e) in entries.iter().enumerate() {
             if i > 0 {

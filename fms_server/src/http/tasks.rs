@@ -151,7 +151,7 @@ impl CreateTask {
         bounds: Option<&Bounds>,
         idempotency_key: Option<String>,
     ) -> Result<NewTask, ApiError> {
-        let target = match (self.target, self.target_position) {
+        let single = match (self.target, self.target_position) {
             (Some(_), Some(_)) => {
                 return Err(ApiError::validation(
                     "give either target or target_position (the Python FMS's form), not both",
@@ -160,7 +160,7 @@ impl CreateTask {
             (t, None) => t,
             (None, Some(p)) => Some(TargetIn::Pose(old_position(p)?)),
         };
-        let (goal, location) = match (target, self.waypoints) {
+        let (goal, location) = match (single, self.waypoints) {
             (Some(t), None) => {
                 let (p, name) = target(t, "target", locations, bounds)?;
                 (Goal::Pose(p), name)
