@@ -994,10 +994,7 @@ mod tests {
                 connect: "tcp/env:7447".into()
             }
         );
-        assert_eq!(
-            (c.log_level.as_str(), c.http_addr.port()),
-            ("debug", 9200)
-        );
+        assert_eq!((c.log_level.as_str(), c.http_addr.port()), ("debug", 9200));
         assert_eq!(c.cors_origins, ["http://localhost:3000"]);
         let c = file_only(from_flags.unwrap());
         assert_eq!(
@@ -1006,10 +1003,7 @@ mod tests {
                 connect: "tcp/flag:7447".into()
             }
         );
-        assert_eq!(
-            (c.log_level.as_str(), c.http_addr.port()),
-            ("error", 9300)
-        );
+        assert_eq!((c.log_level.as_str(), c.http_addr.port()), ("error", 9300));
         assert_eq!(c.cors_origins, ["https://flag.example"]);
 
         // Known keys that mean nothing here are named in a warning; unknown keys are errors.
@@ -1024,7 +1018,11 @@ mod tests {
         });
         assert!(c.cors_origins.is_empty());
         assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
-        std::fs::write(&path, r#"{"zenoh_server_endpoint":"tcp/a:7447","workers":4}"#).unwrap();
+        std::fs::write(
+            &path,
+            r#"{"zenoh_server_endpoint":"tcp/a:7447","workers":4}"#,
+        )
+        .unwrap();
         let err = ServerConfig::resolve(Cli {
             config: Some(path),
             ..Cli::default()

@@ -1040,7 +1040,10 @@ async fn a_python_fms_client_works_unchanged() {
     let done = fleet.wait_task(&id, "COMPLETED").await;
     assert_eq!(done["assigned_robot"], "r1");
     assert_eq!(
-        (done["goal"]["pose"]["x"].as_f64(), done["goal"]["pose"]["y"].as_f64()),
+        (
+            done["goal"]["pose"]["x"].as_f64(),
+            done["goal"]["pose"]["y"].as_f64()
+        ),
         (Some(3.0), Some(1.0)),
         "{done}"
     );
@@ -1081,17 +1084,27 @@ async fn a_python_fms_client_works_unchanged() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs_f64();
-    assert!((now - last_seen).abs() < 30.0, "last_seen {last_seen}, now {now}");
+    assert!(
+        (now - last_seen).abs() < 30.0,
+        "last_seen {last_seen}, now {now}"
+    );
     let x = r1["pose"]["position"]["x"].as_f64().unwrap();
     assert!((x - 3.0).abs() < 0.2, "{r1}");
     assert!(r1["pose"]["orientation"]["w"].is_number(), "{r1}");
     let one: Value = fleet.robot("r1").await;
-    assert_eq!((&one["robot_id"], &one["status"]), (&r1["robot_id"], &r1["status"]));
+    assert_eq!(
+        (&one["robot_id"], &one["status"]),
+        (&r1["robot_id"], &r1["status"])
+    );
 
     // Cancel: a known robot is acknowledged, an unknown one is 404 ROBOT_NOT_FOUND.
     let (code, b) = fleet.post("/api/robots/r1/cancel", json!({})).await;
     assert_eq!((code, &b["robot_id"]), (200, &json!("r1")), "{b}");
-    let r = old.post(url("/api/robots/nope/cancel")).send().await.unwrap();
+    let r = old
+        .post(url("/api/robots/nope/cancel"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 404);
     let b: Value = r.json().await.unwrap();
     assert_eq!(b["error"]["code"], "ROBOT_NOT_FOUND", "{b}");

@@ -385,7 +385,10 @@ fn the_python_fms_config_json_is_read_and_env_and_flags_override_it() {
             },
             RosArgs::default(),
         );
-        assert!(matches!(err, Err(ConfigError::ParseJson { .. })), "{bad}: {err:?}");
+        assert!(
+            matches!(err, Err(ConfigError::ParseJson { .. })),
+            "{bad}: {err:?}"
+        );
     }
     let toml = dir.join("agent.toml");
     std::fs::write(&toml, "robot_id = \"t1\"\nlog_level = \"INFO\"\n").unwrap();

@@ -102,16 +102,15 @@ fn map(old: OldConfig) -> Result<(FileConfig, Vec<String>), ConfigError> {
         (_, origins) => origins,
     };
     let rl = security.rate_limiting.unwrap_or_default();
-    let rate_limit = (rl.enabled.is_some() || rl.requests_per_minute.is_some()).then(|| {
-        FileRateLimit {
+    let rate_limit =
+        (rl.enabled.is_some() || rl.requests_per_minute.is_some()).then(|| FileRateLimit {
             enabled: rl.enabled,
             limits: rl.requests_per_minute.map(|n| PartialLimits {
                 reads_per_min: Some(n),
                 tasks_per_min: Some(n),
                 fleet_per_min: Some(n),
             }),
-        }
-    });
+        });
     let logging = old.logging.unwrap_or_default();
     let max_size_mb = logging
         .max_size
@@ -187,13 +186,15 @@ mod tests {
 
     #[test]
     fn cors_off_drops_the_origins_with_a_warning_and_unknown_keys_fail() {
-        let (f, warnings) = read(
-            r#"{"security":{"enable_cors":false,"allowed_origins":["https://a.example"]}}"#,
-        )
-        .unwrap();
+        let (f, warnings) =
+            read(r#"{"security":{"enable_cors":false,"allowed_origins":["https://a.example"]}}"#)
+                .unwrap();
         assert_eq!(f.cors_origins, Some(vec![]));
         assert_eq!(warnings.len(), 1);
-        assert!(warnings[0].contains("security.allowed_origins"), "{warnings:?}");
+        assert!(
+            warnings[0].contains("security.allowed_origins"),
+            "{warnings:?}"
+        );
         let (f, _) = read("{}").unwrap();
         assert!(f.cors_origins.is_none() && f.rate_limit.is_none() && f.log.is_none());
         for bad in [

@@ -598,9 +598,15 @@ mod tests {
         assert_eq!(a["pose"]["position"]["x"], 0.1 + 0.2);
         assert_eq!(a["pose"]["orientation"]["z"], 1.5f64.sin());
         assert_eq!(a["pose"]["orientation"]["w"], 1.5f64.cos());
-        assert_eq!(got[2]["status"], "idle", "a legacy robot has the default mode");
+        assert_eq!(
+            got[2]["status"], "idle",
+            "a legacy robot has the default mode"
+        );
         let d = &got[3];
-        assert_eq!((d["robot_id"].as_str(), d["status"].as_str()), (Some("d"), Some("unknown")));
+        assert_eq!(
+            (d["robot_id"].as_str(), d["status"].as_str()),
+            (Some("d"), Some("unknown"))
+        );
         assert!(d["pose"].is_null() && d["battery"].is_null());
         assert_eq!(d["last_seen"], 0.005);
         // The cached bytes are what is served for "a".
@@ -700,7 +706,10 @@ mod tests {
         let mut r = Registry::new(PresenceParams::default());
         r.on_token(&id("a"), true, 0);
         r.on_state(&id("a"), state(10), 10);
-        assert_eq!(r.on_token(&id("a"), false, 20).unwrap().to, Presence::Offline);
+        assert_eq!(
+            r.on_token(&id("a"), false, 20).unwrap().to,
+            Presence::Offline
+        );
         // Our state after the token loss does not bring it back; the old agent's messages do.
         assert_eq!(r.on_state(&id("a"), state(30), 30), None);
         let c = r.on_legacy(&id("a"), LegacyUpdate::Heartbeat, 40).unwrap();

@@ -337,7 +337,12 @@ pub async fn create(
             HeaderName::from_static("idempotent-replayed"),
             HeaderValue::from_static("true"),
         );
-        Ok((StatusCode::OK, [replay], Json(CreatedTask::from(created.task))).into_response())
+        Ok((
+            StatusCode::OK,
+            [replay],
+            Json(CreatedTask::from(created.task)),
+        )
+            .into_response())
     } else {
         Ok((StatusCode::CREATED, Json(CreatedTask::from(created.task))).into_response())
     }
@@ -455,8 +460,8 @@ mod tests {
     }
 
     fn parse(body: &str) -> Result<NewTask, ApiError> {
-        let body: CreateTask = fms_msgs::decode(body.as_bytes())
-            .map_err(|e| ApiError::validation(e.to_string()))?;
+        let body: CreateTask =
+            fms_msgs::decode(body.as_bytes()).map_err(|e| ApiError::validation(e.to_string()))?;
         body.validate(&[], None, None)
     }
 
@@ -477,7 +482,10 @@ mod tests {
                 r#"{{"robot_id":"r1","target_position":{{"x":1,"y":2}},"priority":"{text}"}}"#
             ))
             .unwrap();
-            assert_eq!((t.priority, &t.goal), (want, &Goal::Pose(Pose::new(1.0, 2.0, 0.0))));
+            assert_eq!(
+                (t.priority, &t.goal),
+                (want, &Goal::Pose(Pose::new(1.0, 2.0, 0.0)))
+            );
         }
         let default = parse(r#"{"target_position":{"x":1,"y":2}}"#).unwrap();
         assert_eq!(default.priority, Priority::Normal);
