@@ -10,6 +10,7 @@ use serde::Deserialize;
 use crate::robot::ros_msgs::BatteryScale;
 use crate::robot::sim::SimParams;
 
+mod legacy_json;
 mod ros2dds;
 pub use ros2dds::{FileRos2dds, Ros2ddsSettings};
 
@@ -33,7 +34,7 @@ pub enum Interface {
     about = "fms robot agent: bridges one robot to the fleet over Zenoh"
 )]
 pub struct Cli {
-    /// TOML config file (see config/agent.toml).
+    /// TOML config file (see config/agent.toml), or the Python FMS agent's config.json.
     #[arg(long, env = "FMS_AGENT_CONFIG")]
     pub config: Option<PathBuf>,
     /// Robot id; defaults to the ROS namespace when launched by ros2 launch.
@@ -198,6 +199,9 @@ pub struct AgentConfig {
     pub ros: RosArgs,
     pub ros2: Ros2Settings,
     pub ros2dds: Ros2ddsSettings,
+    /// Said about the configuration (e.g. keys of the Python FMS's config.json that mean
+    /// nothing here), to be logged once logging is up.
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -211,6 +215,11 @@ pub enum ConfigError {
     Parse {
         path: PathBuf,
         source: toml::de::Error,
+    },
+    #[error("invalid config file {path} (read as the Python FMS's config.json): {source}")]
+    ParseJson {
+        path: PathBuf,
+        source: fms_msgs::codec::DecodeError,
     },
     #[error("invalid --ros-args: {0}")]
     RosArgs(String),
@@ -374,23 +383,45 @@ fn ros_params(ros: &RosArgs) -> Result<Vec<(String, String)>, ConfigError> {
     Ok(params)
 }
 
-fn load_file(path: &Path) -> Result<FileConfig, ConfigError> {
+/// Reads our TOML, or the Python FMS agent's `config.json` when the name ends in `.json`;
+/// with the warnings to log once logging is up.
+fn load_file(path: &Path) -> Result<(FileConfig, Vec<String>), ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.to_owned(),
         source,
     })?;
-    toml::from_str(&text).map_err(|source| ConfigError::Parse {
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+    {
+        return legacy_json::load(path, &text);
+    }
+    let file = toml::from_str(&text).map_err(|source| ConfigError::Parse {
         path: path.to_owned(),
         source,
-    })
+    })?;
+    Ok((file, Vec::new()))
+}
+
+/// A log level as the Python FMS wrote it (`DEBUG`, `INFO`, `WARNING`, `CRITICAL`, in its
+/// config.json or `LOG_LEVEL`) in our words; any other filter is kept as it is.
+pub fn log_level(s: &str) -> String {
+    let word = s.trim().to_ascii_lowercase();
+    match word.as_str() {
+        "warning" => "warn".into(),
+        "critical" | "fatal" => "error".into(),
+        "notset" => "trace".into(),
+        "trace" | "debug" | "info" | "warn" | "error" | "off" => word,
+        _ => s.to_owned(),
+    }
 }
 
 impl AgentConfig {
     /// Resolves flags (and env, via clap), ROS args and the optional file into settings.
     pub fn resolve(cli: Cli, ros: RosArgs) -> Result<Self, ConfigError> {
-        let file = match &cli.config {
+        let (file, warnings) = match &cli.config {
             Some(p) => load_file(p)?,
-            None => FileConfig::default(),
+            None => (FileConfig::default(), Vec::new()),
         };
         let sim_file = file.sim.unwrap_or_default();
         let params = ros_params(&ros)?;
@@ -498,14 +529,16 @@ impl AgentConfig {
             rate_hz,
             start_pose,
             sim,
-            log_level: cli
-                .log_level
-                .or(ros_param("log_level"))
-                .or(file.log_level)
-                .unwrap_or_else(|| "info".into()),
+            log_level: log_level(
+                &cli.log_level
+                    .or(ros_param("log_level"))
+                    .or(file.log_level)
+                    .unwrap_or_else(|| "info".into()),
+            ),
             ros,
             ros2,
             ros2dds,
+            warnings,
         })
     }
 }

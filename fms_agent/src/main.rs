@@ -17,6 +17,9 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    for warning in &config.warnings {
+        tracing::warn!("config: {warning}");
+    }
     let robot = fms_agent::make_robot(&config).map_err(anyhow::Error::msg)?;
     fms_agent::run(&config, robot, shutdown_signal()).await?;
     Ok(())

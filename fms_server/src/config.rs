@@ -15,6 +15,8 @@ use crate::fleet::registry::PresenceParams;
 use crate::link::ZenohMode;
 use fms_msgs::Pose;
 
+mod legacy_json;
+
 pub const DEFAULT_PORT: u16 = 8088;
 pub const DEFAULT_ZENOH_LISTEN: &str = "tcp/0.0.0.0:7447";
 /// Read when present and no other locations file is named.
@@ -323,6 +325,9 @@ pub struct ServerConfig {
     pub engine: EngineParams,
     /// Several replicas on one PostgreSQL database; `None`: this server is the only one.
     pub replicas: Option<ReplicaSettings>,
+    /// Said about the configuration (e.g. keys of the Python FMS's config.json that mean
+    /// nothing here), to be logged once logging is up.
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -337,19 +342,49 @@ pub enum ConfigError {
         path: PathBuf,
         source: toml::de::Error,
     },
+    #[error("invalid config file {path} (read as the Python FMS's config.json): {source}")]
+    ParseJson {
+        path: PathBuf,
+        source: fms_msgs::codec::DecodeError,
+    },
     #[error("invalid setting {name}: {reason}")]
     Invalid { name: &'static str, reason: String },
 }
 
-fn load_file(path: &Path) -> Result<FileConfig, ConfigError> {
+/// Reads our TOML, or the Python FMS's `config.json` when the name ends in `.json`; with
+/// the warnings to log once logging is up.
+fn load_file(path: &Path) -> Result<(FileConfig, Vec<String>), ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.to_owned(),
         source,
     })?;
-    toml::from_str(&text).map_err(|source| ConfigError::Parse {
+    if is_json(path) {
+        return legacy_json::load(path, &text);
+    }
+    let file = toml::from_str(&text).map_err(|source| ConfigError::Parse {
         path: path.to_owned(),
         source,
-    })
+    })?;
+    Ok((file, Vec::new()))
+}
+
+/// Whether a config file is the Python FMS's JSON (by its extension).
+fn is_json(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+}
+
+/// A log level as the Python FMS wrote it (`DEBUG`, `INFO`, `WARNING`, `CRITICAL`, in its
+/// config.json or `LOG_LEVEL`) in our words; any other filter is kept as it is.
+pub fn log_level(s: &str) -> String {
+    let word = s.trim().to_ascii_lowercase();
+    match word.as_str() {
+        "warning" => "warn".into(),
+        "critical" | "fatal" => "error".into(),
+        "notset" => "trace".into(),
+        "trace" | "debug" | "info" | "warn" | "error" | "off" => word,
+        _ => s.to_owned(),
+    }
 }
 
 fn split_list(s: &str) -> Vec<String> {
@@ -372,9 +407,9 @@ fn check_endpoint(name: &'static str, e: &str) -> Result<(), ConfigError> {
 
 impl ServerConfig {
     pub fn resolve(cli: Cli) -> Result<Self, ConfigError> {
-        let file = match &cli.config {
+        let (file, warnings) = match &cli.config {
             Some(p) => load_file(p)?,
-            None => FileConfig::default(),
+            None => (FileConfig::default(), Vec::new()),
         };
         let port = cli.port.or(file.port).unwrap_or(DEFAULT_PORT);
         let bind = cli.bind.or(file.bind).unwrap_or(IpAddr::from([0, 0, 0, 0]));
@@ -571,10 +606,11 @@ impl ServerConfig {
                 .frontend_dir
                 .or(file.frontend_dir)
                 .unwrap_or_else(|| PathBuf::from("frontend/dist")),
-            log_level: cli
-                .log_level
-                .or(file.log_level)
-                .unwrap_or_else(|| "info".into()),
+            log_level: log_level(
+                &cli.log_level
+                    .or(file.log_level)
+                    .unwrap_or_else(|| "info".into()),
+            ),
             cors_origins: cli
                 .cors_origins
                 .as_deref()
@@ -599,6 +635,7 @@ impl ServerConfig {
             presence,
             engine,
             replicas,
+            warnings,
         };
         let on_postgres = config
             .database_url
@@ -881,6 +918,141 @@ mod tests {
             ServerConfig::resolve(bad),
             Err(ConfigError::Invalid { .. })
         ));
+    }
+
+    #[test]
+    fn the_python_fms_config_json_is_read_and_env_and_flags_override_it() {
+        let dir = std::env::temp_dir().join(format!("fms_server_json_{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("config.prod.json");
+        std::fs::write(
+            &path,
+            r#"{"zenoh_server_endpoint":"tcp/zenoh.site:7447",
+                "security":{"enable_cors":true,"allowed_origins":["https://ops.example.org"],
+                            "rate_limiting":{"enabled":true,"requests_per_minute":75}},
+                "logging":{"level":"WARNING","file":"/tmp/fms-old.log","max_size":"50MB","backup_count":2}}"#,
+        )
+        .unwrap();
+        let file_only = |cli: Cli| ServerConfig::resolve(cli).unwrap();
+        let c = file_only(Cli {
+            config: Some(path.clone()),
+            ..Cli::default()
+        });
+        assert_eq!(
+            c.zenoh,
+            ZenohMode::Client {
+                connect: "tcp/zenoh.site:7447".into()
+            }
+        );
+        assert_eq!(c.cors_origins, ["https://ops.example.org"]);
+        assert_eq!(
+            c.rate_limit,
+            Some(Limits {
+                reads_per_min: 75,
+                tasks_per_min: 75,
+                fleet_per_min: 75
+            })
+        );
+        assert_eq!(c.log_level, "warn");
+        assert_eq!(c.log.file, Some(PathBuf::from("/tmp/fms-old.log")));
+        assert_eq!((c.log.max_size_bytes, c.log.backups), (50 << 20, 2));
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+
+        // Environment over the file, flags over the environment (clap merges both into Cli).
+        let saved: Vec<_> = ENV
+            .iter()
+            .map(|(var, _)| (*var, std::env::var_os(var)))
+            .collect();
+        for (var, value) in ENV {
+            std::env::set_var(var, value);
+        }
+        let json = path.display().to_string();
+        let from_env = Cli::try_parse_from(["fms_server", "--config", json.as_str()]);
+        let from_flags = Cli::try_parse_from([
+            "fms_server",
+            "--config",
+            json.as_str(),
+            "--zenoh-endpoint",
+            "tcp/flag:7447",
+            "--log-level",
+            "error",
+            "--cors-origins",
+            "https://flag.example",
+            "--port",
+            "9300",
+        ]);
+        for (var, value) in saved {
+            match value {
+                Some(v) => std::env::set_var(var, v),
+                None => std::env::remove_var(var),
+            }
+        }
+        let c = file_only(from_env.unwrap());
+        assert_eq!(
+            c.zenoh,
+            ZenohMode::Client {
+                connect: "tcp/env:7447".into()
+            }
+        );
+        assert_eq!((c.log_level.as_str(), c.http_addr.port()), ("debug", 9200));
+        assert_eq!(c.cors_origins, ["http://localhost:3000"]);
+        let c = file_only(from_flags.unwrap());
+        assert_eq!(
+            c.zenoh,
+            ZenohMode::Client {
+                connect: "tcp/flag:7447".into()
+            }
+        );
+        assert_eq!((c.log_level.as_str(), c.http_addr.port()), ("error", 9300));
+        assert_eq!(c.cors_origins, ["https://flag.example"]);
+
+        // Known keys that mean nothing here are named in a warning; unknown keys are errors.
+        std::fs::write(
+            &path,
+            r#"{"security":{"enable_cors":false,"allowed_origins":["https://ops.example.org"]}}"#,
+        )
+        .unwrap();
+        let c = file_only(Cli {
+            config: Some(path.clone()),
+            ..Cli::default()
+        });
+        assert!(c.cors_origins.is_empty());
+        assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+        std::fs::write(
+            &path,
+            r#"{"zenoh_server_endpoint":"tcp/a:7447","workers":4}"#,
+        )
+        .unwrap();
+        let err = ServerConfig::resolve(Cli {
+            config: Some(path),
+            ..Cli::default()
+        })
+        .unwrap_err();
+        assert!(matches!(err, ConfigError::ParseJson { .. }), "{err}");
+        assert!(err.to_string().contains("workers"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// The Python FMS's server environment (its `server/.env`), as this test sets it.
+    const ENV: [(&str, &str); 4] = [
+        ("ZENOH_ENDPOINT", "tcp/env:7447"),
+        ("LOG_LEVEL", "DEBUG"),
+        ("PORT", "9200"),
+        ("CORS_ORIGINS", "http://localhost:3000"),
+    ];
+
+    #[test]
+    fn python_log_levels_read_as_ours() {
+        for (old, ours) in [
+            ("DEBUG", "debug"),
+            ("INFO", "info"),
+            ("WARNING", "warn"),
+            ("ERROR", "error"),
+            ("CRITICAL", "error"),
+            ("info,zenoh=warn", "info,zenoh=warn"),
+        ] {
+            assert_eq!(log_level(old), ours, "{old}");
+        }
     }
 
     #[test]

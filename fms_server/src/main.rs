@@ -27,6 +27,9 @@ async fn main() -> anyhow::Result<()> {
     }
     let config = ServerConfig::resolve(cli)?;
     fms_server::logging::init(&config.log_level, &config.log).map_err(anyhow::Error::msg)?;
+    for warning in &config.warnings {
+        tracing::warn!("config: {warning}");
+    }
     let listener = tokio::net::TcpListener::bind(config.http_addr)
         .await
         .with_context(|| format!("cannot listen on {}", config.http_addr))?;

@@ -1012,3 +1012,100 @@ async fn phone_teleop_needs_an_operator_token_when_auth_is_on() {
         })
         .await;
 }
+
+/// A client of the Python FMS, unchanged: its task body, its fields in the answers, its
+/// robot list (`jq length`), cancel of an unknown robot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_python_fms_client_works_unchanged() {
+    let fleet = Fleet::start(1).await;
+    let old = reqwest::Client::new();
+    let url = |path: &str| format!("http://{}{path}", fleet.http);
+
+    let r = old
+        .post(url("/api/tasks"))
+        .json(&json!({"robot_id": "r1", "target_position": {"x": 3.0, "y": 1.0, "z": 0.0}, "priority": "high"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let created: Value = r.json().await.unwrap();
+    let id = created["task_id"].as_str().expect("task_id").to_owned();
+    assert_eq!(created["id"], id.as_str());
+    assert_eq!(created["robot_id"], "r1");
+    assert!(
+        matches!(created["status"].as_str(), Some("QUEUED" | "ASSIGNED")),
+        "{created}"
+    );
+    assert_eq!(created["priority"], "high");
+    let done = fleet.wait_task(&id, "COMPLETED").await;
+    assert_eq!(done["assigned_robot"], "r1");
+    assert_eq!(
+        (
+            done["goal"]["pose"]["x"].as_f64(),
+            done["goal"]["pose"]["y"].as_f64()
+        ),
+        (Some(3.0), Some(1.0)),
+        "{done}"
+    );
+
+    // z other than 0, both shapes, an unknown field: VALIDATION_ERROR.
+    for body in [
+        json!({"robot_id": "r1", "target_position": {"x": 3.0, "y": 1.0, "z": 2.0}}),
+        json!({"robot_id": "r1", "target_position": {"x": 3.0, "y": 1.0}, "target": {"x": 3.0, "y": 1.0}}),
+        json!({"robot_id": "r1", "target_position": {"x": 3.0, "y": 1.0}, "speed": 2}),
+    ] {
+        let (code, b) = fleet.post("/api/tasks", body.clone()).await;
+        assert_eq!(
+            (code, b["error"]["code"].as_str()),
+            (400, Some("VALIDATION_ERROR")),
+            "{body}: {b}"
+        );
+    }
+
+    // The robot list: an array, items with the old fields beside ours.
+    let robots: Value = old
+        .get(url("/api/robots"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let robots = robots.as_array().expect("an array (jq length)");
+    assert_eq!(robots.len(), 1);
+    let r1 = &robots[0];
+    assert_eq!(r1["robot_id"], "r1");
+    assert_eq!(r1["id"], "r1");
+    let battery = r1["battery"].as_f64().expect("battery is a number");
+    assert_eq!(Some(battery), r1["state"]["battery"]["percentage"].as_f64());
+    assert_eq!(r1["status"], "idle", "{r1}");
+    let last_seen = r1["last_seen"].as_f64().expect("last_seen in seconds");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    assert!(
+        (now - last_seen).abs() < 30.0,
+        "last_seen {last_seen}, now {now}"
+    );
+    let x = r1["pose"]["position"]["x"].as_f64().unwrap();
+    assert!((x - 3.0).abs() < 0.2, "{r1}");
+    assert!(r1["pose"]["orientation"]["w"].is_number(), "{r1}");
+    let one: Value = fleet.robot("r1").await;
+    assert_eq!(
+        (&one["robot_id"], &one["status"]),
+        (&r1["robot_id"], &r1["status"])
+    );
+
+    // Cancel: a known robot is acknowledged, an unknown one is 404 ROBOT_NOT_FOUND.
+    let (code, b) = fleet.post("/api/robots/r1/cancel", json!({})).await;
+    assert_eq!((code, &b["robot_id"]), (200, &json!("r1")), "{b}");
+    let r = old
+        .post(url("/api/robots/nope/cancel"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+    let b: Value = r.json().await.unwrap();
+    assert_eq!(b["error"]["code"], "ROBOT_NOT_FOUND", "{b}");
+}

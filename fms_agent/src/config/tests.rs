@@ -282,3 +282,121 @@ fn bad_numbers_are_rejected() {
     assert!(parse_pose("1,inf,0").is_err());
     assert_eq!(parse_pose("-1.5,2").unwrap(), Pose::new(-1.5, 2.0, 0.0));
 }
+
+/// The Python FMS agent's environment (its `agent/.env`), as the precedence test sets it.
+const OLD_ENV: [(&str, &str); 4] = [
+    ("ROBOT_ID", "robot-env-001"),
+    ("ZENOH_ENDPOINT", "tcp/env:7447"),
+    ("LOG_LEVEL", "DEBUG"),
+    ("ROS_DOMAIN_ID", "42"),
+];
+
+#[test]
+fn the_python_fms_config_json_is_read_and_env_and_flags_override_it() {
+    let dir = std::env::temp_dir().join(format!("fms_agent_json_{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("config.json");
+    std::fs::write(
+        &path,
+        r#"{"robot_id":"robot-file-001","zenoh_server_endpoint":"tcp/zenoh.site:7447",
+            "interface":"mock","ros_domain_id":7,
+            "logging":{"level":"WARNING","file":"/var/log/agent.log","backup_count":3}}"#,
+    )
+    .unwrap();
+    let with_file = |cli: Cli| AgentConfig::resolve(cli, RosArgs::default()).unwrap();
+    let c = with_file(Cli {
+        config: Some(path.clone()),
+        ..Cli::default()
+    });
+    assert_eq!(c.robot_id.as_str(), "robot-file-001");
+    assert_eq!(c.zenoh_endpoint, "tcp/zenoh.site:7447");
+    assert_eq!(c.interface, Interface::Mock);
+    assert_eq!(c.ros2dds.domain, 7);
+    assert_eq!(c.log_level, "warn");
+    // The log file keys mean nothing to the agent: one warning names them.
+    assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+    assert!(
+        c.warnings[0].contains("logging.file") && c.warnings[0].contains("logging.backup_count"),
+        "{:?}",
+        c.warnings
+    );
+
+    // Environment over the file, flags over the environment (clap merges both into Cli).
+    let saved: Vec<_> = OLD_ENV
+        .iter()
+        .map(|(var, _)| (*var, std::env::var_os(var)))
+        .collect();
+    for (var, value) in OLD_ENV {
+        std::env::set_var(var, value);
+    }
+    let json = path.display().to_string();
+    let from_env = Cli::try_parse_from(["fms_agent", "--config", json.as_str()]);
+    let from_flags = Cli::try_parse_from([
+        "fms_agent",
+        "--config",
+        json.as_str(),
+        "--robot-id",
+        "robot-flag-001",
+        "--zenoh-endpoint",
+        "tcp/flag:7447",
+        "--log-level",
+        "error",
+        "--ros-domain-id",
+        "3",
+    ]);
+    for (var, value) in saved {
+        match value {
+            Some(v) => std::env::set_var(var, v),
+            None => std::env::remove_var(var),
+        }
+    }
+    let c = with_file(from_env.unwrap());
+    assert_eq!(
+        (
+            c.robot_id.as_str(),
+            c.zenoh_endpoint.as_str(),
+            c.log_level.as_str(),
+            c.ros2dds.domain
+        ),
+        ("robot-env-001", "tcp/env:7447", "debug", 42)
+    );
+    let c = with_file(from_flags.unwrap());
+    assert_eq!(
+        (
+            c.robot_id.as_str(),
+            c.zenoh_endpoint.as_str(),
+            c.log_level.as_str(),
+            c.ros2dds.domain
+        ),
+        ("robot-flag-001", "tcp/flag:7447", "error", 3)
+    );
+
+    // Unknown keys are errors, as in our TOML; a TOML file is still read as TOML.
+    for bad in [
+        r#"{"robot_id":"r1","heartbeat_hz":2}"#,
+        r#"{"robot_id":"r1","logging":{"level":"INFO","colour":true}}"#,
+        r#"{"robot_id":"r1","interface":"gazebo"}"#,
+    ] {
+        std::fs::write(&path, bad).unwrap();
+        let err = AgentConfig::resolve(
+            Cli {
+                config: Some(path.clone()),
+                ..Cli::default()
+            },
+            RosArgs::default(),
+        );
+        assert!(
+            matches!(err, Err(ConfigError::ParseJson { .. })),
+            "{bad}: {err:?}"
+        );
+    }
+    let toml = dir.join("agent.toml");
+    std::fs::write(&toml, "robot_id = \"t1\"\nlog_level = \"INFO\"\n").unwrap();
+    let c = with_file(Cli {
+        config: Some(toml),
+        ..Cli::default()
+    });
+    assert_eq!((c.robot_id.as_str(), c.log_level.as_str()), ("t1", "info"));
+    assert!(c.warnings.is_empty());
+    let _ = std::fs::remove_dir_all(&dir);
+}

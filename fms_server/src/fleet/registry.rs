@@ -34,8 +34,9 @@ pub enum Presence {
     Offline,
 }
 
-/// One robot as the server knows it.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+/// One robot as the server knows it. Its JSON ([`RobotJson`]) adds, beside ours, the fields
+/// clients of the Python FMS read: `robot_id`, `pose`, `battery`, `status`, `last_seen`.
+#[derive(Debug, Clone)]
 pub struct RobotEntry {
     pub id: RobotId,
     pub presence: Presence,
@@ -44,14 +45,88 @@ pub struct RobotEntry {
     pub first_seen_ms: u64,
     pub last_seen_ms: u64,
     pub state: Option<RobotState>,
-    #[serde(skip)]
-    #[schema(ignore)]
     token: TokenState,
     /// `state` as JSON, when the ingest had already encoded it (for live clients): lists of
     /// the whole fleet copy it instead of encoding every state again.
-    #[serde(skip)]
-    #[schema(ignore)]
     state_json: Option<Arc<[u8]>>,
+}
+
+/// A robot as the API shows it (`GET /api/robots`, `GET /api/robots/{id}`).
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = RobotEntry)]
+pub struct RobotJson<'a> {
+    id: &'a RobotId,
+    presence: Presence,
+    /// Speaks the legacy split form (no token, no RobotState).
+    legacy: bool,
+    /// Unix milliseconds.
+    first_seen_ms: u64,
+    /// Unix milliseconds.
+    last_seen_ms: u64,
+    /// The latest state; null until the robot has sent one.
+    state: Option<&'a RobotState>,
+    /// The same as `id` (the Python FMS's name for it).
+    robot_id: &'a RobotId,
+    /// `state.pose` in the Python FMS's shape: a position (`z` 0) and an orientation quaternion
+    /// (a rotation of `yaw` about z); null until the robot has sent a state.
+    pose: Option<OldPose>,
+    /// `state.battery.percentage` (0-100), as the Python FMS gave it; null until the robot
+    /// has sent a state.
+    battery: Option<f64>,
+    /// The Python FMS's status: `offline` when `presence` is OFFLINE, `unknown` before the first
+    /// state, else `state.mode` in lower case (`idle`, `navigating`, `paused`, `charging`,
+    /// `estopped`, `error`, `teleop`).
+    status: &'static str,
+    /// `last_seen_ms` in Unix seconds, as the Python FMS gave it.
+    last_seen: f64,
+}
+
+/// The Python FMS's pose: `{"position":{x,y,z},"orientation":{x,y,z,w}}`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct OldPose {
+    pub position: OldPoint,
+    pub orientation: OldQuaternion,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct OldPoint {
+    pub x: f64,
+    pub y: f64,
+    pub z: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct OldQuaternion {
+    pub x: f64,
+    pub y: f64,
+    pub z: f64,
+    pub w: f64,
+}
+
+impl OldPose {
+    /// A planar pose as a position and a rotation of `yaw` about z.
+    pub fn from_pose(p: &Pose) -> Self {
+        let half = p.yaw / 2.0;
+        Self {
+            position: OldPoint {
+                x: p.x,
+                y: p.y,
+                z: 0.0,
+            },
+            orientation: OldQuaternion {
+                x: 0.0,
+                y: 0.0,
+                z: half.sin(),
+                w: half.cos(),
+            },
+        }
+    }
+}
+
+impl Serialize for RobotEntry {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.json().serialize(s)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,7 +150,53 @@ impl RobotEntry {
         }
     }
 
-    /// Appends this entry as JSON, exactly as `serde` writes it, reusing the encoded state.
+    /// What the API shows of this robot.
+    pub fn json(&self) -> RobotJson<'_> {
+        RobotJson {
+            id: &self.id,
+            presence: self.presence,
+            legacy: self.legacy,
+            first_seen_ms: self.first_seen_ms,
+            last_seen_ms: self.last_seen_ms,
+            state: self.state.as_ref(),
+            robot_id: &self.id,
+            pose: self.old_pose(),
+            battery: self.battery(),
+            status: self.old_status(),
+            last_seen: self.last_seen(),
+        }
+    }
+
+    /// The pose in the Python FMS's shape.
+    pub fn old_pose(&self) -> Option<OldPose> {
+        self.state.as_ref().map(|s| OldPose::from_pose(&s.pose))
+    }
+
+    /// The Python FMS's status word (see [`RobotJson`]). Each is one the legacy status
+    /// message is read back as (`fms_msgs::legacy::LegacyStatus`), but `offline` and `unknown`.
+    pub fn old_status(&self) -> &'static str {
+        if self.presence == Presence::Offline {
+            return "offline";
+        }
+        match self.mode() {
+            None => "unknown",
+            Some(RobotMode::Idle) => "idle",
+            Some(RobotMode::Navigating) => "navigating",
+            Some(RobotMode::Paused) => "paused",
+            Some(RobotMode::Charging) => "charging",
+            Some(RobotMode::Estopped) => "estopped",
+            Some(RobotMode::Error) => "error",
+            Some(RobotMode::Teleop) => "teleop",
+        }
+    }
+
+    /// When the robot was last heard of, in Unix seconds.
+    pub fn last_seen(&self) -> f64 {
+        self.last_seen_ms as f64 / 1000.0
+    }
+
+    /// Appends this entry as JSON, exactly as `serde` writes it ([`RobotJson`]), reusing the
+    /// encoded state.
     pub fn write_json(&self, buf: &mut Vec<u8>) {
         buf.extend_from_slice(br#"{"id":"#);
         encode_into(buf, &self.id);
@@ -95,6 +216,16 @@ impl RobotEntry {
             (Some(json), Some(_)) => buf.extend_from_slice(json),
             (_, state) => encode_into(buf, state),
         }
+        buf.extend_from_slice(br#","robot_id":"#);
+        encode_into(buf, &self.id);
+        buf.extend_from_slice(br#","pose":"#);
+        encode_into(buf, &self.old_pose());
+        buf.extend_from_slice(br#","battery":"#);
+        encode_into(buf, &self.battery());
+        buf.extend_from_slice(br#","status":""#);
+        buf.extend_from_slice(self.old_status().as_bytes());
+        buf.extend_from_slice(br#"","last_seen":"#);
+        encode_into(buf, &self.last_seen());
         buf.push(b'}');
     }
 
@@ -189,7 +320,7 @@ impl Registry {
     pub fn robots_json(&self) -> Vec<u8> {
         let mut entries: Vec<&RobotEntry> = self.robots.values().collect();
         entries.sort_unstable_by(|a, b| a.id.cmp(&b.id));
-        let mut buf = Vec::with_capacity(64 + entries.len() * 512);
+        let mut buf = Vec::with_capacity(64 + entries.len() * 768);
         buf.push(b'[');
         for (i, e) in entries.iter().enumerate() {
             if i > 0 {
@@ -293,6 +424,11 @@ impl Registry {
             e.last_seen_ms = now;
             e.legacy = true;
             e.state_json = None;
+            // Only an old agent speaks the split form: a robot moved back to it from
+            // fms_agent (whose token is gone) is judged by its messages again.
+            if e.token == TokenState::Lost {
+                e.token = TokenState::Never;
+            }
             let state = e.state.get_or_insert_with(|| RobotState {
                 protocol: PROTOCOL_VERSION,
                 seq: 0,
@@ -453,6 +589,26 @@ mod tests {
                 .collect::<Vec<_>>(),
             ["a", "b", "c", "d"]
         );
+        // The Python FMS's fields, beside ours.
+        let a = &got[0];
+        assert_eq!(a["robot_id"], "a");
+        assert_eq!(a["battery"], 90.0);
+        assert_eq!(a["status"], "idle");
+        assert_eq!(a["last_seen"], 0.2);
+        assert_eq!(a["pose"]["position"]["x"], 0.1 + 0.2);
+        assert_eq!(a["pose"]["orientation"]["z"], 1.5f64.sin());
+        assert_eq!(a["pose"]["orientation"]["w"], 1.5f64.cos());
+        assert_eq!(
+            got[2]["status"], "idle",
+            "a legacy robot has the default mode"
+        );
+        let d = &got[3];
+        assert_eq!(
+            (d["robot_id"].as_str(), d["status"].as_str()),
+            (Some("d"), Some("unknown"))
+        );
+        assert!(d["pose"].is_null() && d["battery"].is_null());
+        assert_eq!(d["last_seen"], 0.005);
         // The cached bytes are what is served for "a".
         let text = String::from_utf8(body).unwrap();
         assert!(text.contains(std::str::from_utf8(&json).unwrap()));
@@ -464,6 +620,36 @@ mod tests {
             Registry::new(PresenceParams::default()).robots_json(),
             b"[]"
         );
+    }
+
+    #[test]
+    fn old_status_follows_mode_and_presence_and_reads_back_as_the_same_mode() {
+        let mut r = Registry::new(PresenceParams::default());
+        r.on_token(&id("a"), true, 0);
+        for (i, mode) in [
+            RobotMode::Idle,
+            RobotMode::Navigating,
+            RobotMode::Paused,
+            RobotMode::Charging,
+            RobotMode::Estopped,
+            RobotMode::Error,
+            RobotMode::Teleop,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut s = state(i as u64 + 1);
+            s.mode = mode;
+            r.on_state(&id("a"), s, i as u64 + 1);
+            let word = r.get(&id("a")).unwrap().old_status();
+            assert_eq!(word, mode.as_str().to_ascii_lowercase());
+            let back = fms_msgs::legacy::LegacyStatus::Bare(word.into()).to_mode();
+            assert_eq!(back, Ok(mode), "{word}");
+        }
+        r.on_token(&id("a"), false, 10);
+        let e = r.get(&id("a")).unwrap();
+        assert_eq!(e.old_status(), "offline");
+        assert_eq!(fms_msgs::codec::to_value(e)["status"], "offline");
     }
 
     #[test]
@@ -513,6 +699,24 @@ mod tests {
         );
         assert_eq!(r.tick(3_000)[0].to, Presence::Stale);
         assert_eq!(r.tick(10_031)[0].to, Presence::Offline);
+    }
+
+    #[test]
+    fn a_robot_moved_back_to_the_old_agent_comes_back_online() {
+        let mut r = Registry::new(PresenceParams::default());
+        r.on_token(&id("a"), true, 0);
+        r.on_state(&id("a"), state(10), 10);
+        assert_eq!(
+            r.on_token(&id("a"), false, 20).unwrap().to,
+            Presence::Offline
+        );
+        // Our state after the token loss does not bring it back; the old agent's messages do.
+        assert_eq!(r.on_state(&id("a"), state(30), 30), None);
+        let c = r.on_legacy(&id("a"), LegacyUpdate::Heartbeat, 40).unwrap();
+        assert_eq!(c.to, Presence::Online);
+        let e = r.get(&id("a")).unwrap();
+        assert!(e.legacy);
+        assert_eq!(e.old_status(), "idle");
     }
 
     #[test]

@@ -7,7 +7,7 @@ use axum::Json;
 use serde::Serialize;
 
 use super::{robot_id, Actor, ApiError, AppState, ErrorCode};
-use crate::fleet::registry::RobotEntry;
+use crate::fleet::registry::{RobotEntry, RobotJson};
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Ack {
@@ -22,9 +22,11 @@ fn not_found(id: &str) -> ApiError {
     ApiError::new(ErrorCode::RobotNotFound, format!("robot {id} is not known"))
 }
 
-/// Every robot with its presence and latest state, by id.
+/// Every robot with its presence and latest state, by id (a JSON array: `jq length` counts
+/// the robots). Each also carries the Python FMS's `robot_id`, `pose`, `battery`, `status`
+/// and `last_seen`.
 #[utoipa::path(get, path = "/api/robots", tag = "robots",
-    responses((status = 200, body = [RobotEntry]), (status = 401, body = super::error::ErrorEnvelope), (status = 429, body = super::error::ErrorEnvelope)))]
+    responses((status = 200, body = [RobotJson]), (status = 401, body = super::error::ErrorEnvelope), (status = 429, body = super::error::ErrorEnvelope)))]
 pub async fn list(State(st): State<AppState>) -> impl IntoResponse {
     // Written straight from the registry, reusing the states the ingest already encoded:
     // no clone of the fleet, no second encoding of 10,000 states.
@@ -34,7 +36,7 @@ pub async fn list(State(st): State<AppState>) -> impl IntoResponse {
 
 #[utoipa::path(get, path = "/api/robots/{id}", tag = "robots",
     params(("id" = String, Path, description = "robot id")),
-    responses((status = 200, body = RobotEntry), (status = 400, body = super::error::ErrorEnvelope), (status = 404, body = super::error::ErrorEnvelope), (status = 401, body = super::error::ErrorEnvelope), (status = 429, body = super::error::ErrorEnvelope)))]
+    responses((status = 200, body = RobotJson), (status = 400, body = super::error::ErrorEnvelope), (status = 404, body = super::error::ErrorEnvelope), (status = 401, body = super::error::ErrorEnvelope), (status = 429, body = super::error::ErrorEnvelope)))]
 pub async fn get_one(
     State(st): State<AppState>,
     Path(id): Path<String>,
@@ -56,7 +58,7 @@ fn known(st: &AppState, raw: &str) -> Result<fms_msgs::RobotId, ApiError> {
     Ok(id)
 }
 
-/// Cancels the robot's current task.
+/// Cancels the robot's current task (404 `ROBOT_NOT_FOUND` for a robot never seen).
 #[utoipa::path(post, path = "/api/robots/{id}/cancel", tag = "robots",
     params(("id" = String, Path, description = "robot id")),
     responses((status = 200, body = Ack), (status = 400, body = super::error::ErrorEnvelope), (status = 404, body = super::error::ErrorEnvelope), (status = 409, body = super::error::ErrorEnvelope), (status = 401, body = super::error::ErrorEnvelope), (status = 403, body = super::error::ErrorEnvelope), (status = 429, body = super::error::ErrorEnvelope)))]

@@ -6,7 +6,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use fms_msgs::codec::{encode, JsonMap, JsonValue};
-use fms_msgs::{Goal, Pose, Priority};
+use fms_msgs::{Goal, Pose, Priority, TaskId};
 use serde::{Deserialize, Serialize};
 
 use super::{robot_id, task_id, Actor, ApiError, ApiJson, ApiQuery, AppState, Bounds, ErrorCode};
@@ -43,13 +43,29 @@ pub struct PoseIn {
     frame: Option<String>,
 }
 
-/// `POST /api/tasks` body. Give exactly one of `target` and `waypoints`.
+/// The Python FMS's `target_position`: a point in the map frame. fms navigates in the plane,
+/// so `z` must be 0 (or left out).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TargetPositionIn {
+    x: f64,
+    y: f64,
+    /// Must be 0 when given.
+    #[serde(default)]
+    z: f64,
+}
+
+/// `POST /api/tasks` body. Give exactly one of `target`, `target_position` and `waypoints`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTask {
     robot_id: Option<String>,
     target: Option<TargetIn>,
+    /// The Python FMS's form of `target` (`{"x":3,"y":1,"z":0}`, yaw 0, map frame), accepted
+    /// so its clients keep working; give it or `target`, not both. `z` must be 0.
+    target_position: Option<TargetPositionIn>,
     waypoints: Option<Vec<TargetIn>>,
+    /// The Python FMS's `normal` and `high` mean the same here.
     priority: Option<Priority>,
     timeout_s: Option<f64>,
     /// Navigation failures to retry before the task fails (default 0).
@@ -112,6 +128,22 @@ fn target(
     }
 }
 
+/// The Python FMS's `target_position` as our pose (yaw 0, map frame); `z` must be 0.
+fn old_position(p: TargetPositionIn) -> Result<PoseIn, ApiError> {
+    if p.z != 0.0 {
+        return Err(ApiError::validation(format!(
+            "target_position.z must be 0: fms navigates in the plane (got {})",
+            p.z
+        )));
+    }
+    Ok(PoseIn {
+        x: p.x,
+        y: p.y,
+        yaw: 0.0,
+        frame: None,
+    })
+}
+
 impl CreateTask {
     fn validate(
         self,
@@ -119,7 +151,16 @@ impl CreateTask {
         bounds: Option<&Bounds>,
         idempotency_key: Option<String>,
     ) -> Result<NewTask, ApiError> {
-        let (goal, location) = match (self.target, self.waypoints) {
+        let single = match (self.target, self.target_position) {
+            (Some(_), Some(_)) => {
+                return Err(ApiError::validation(
+                    "give either target or target_position (the Python FMS's form), not both",
+                ))
+            }
+            (t, None) => t,
+            (None, Some(p)) => Some(TargetIn::Pose(old_position(p)?)),
+        };
+        let (goal, location) = match (single, self.waypoints) {
             (Some(t), None) => {
                 let (p, name) = target(t, "target", locations, bounds)?;
                 (Goal::Pose(p), name)
@@ -141,10 +182,14 @@ impl CreateTask {
             }
             (Some(_), Some(_)) => {
                 return Err(ApiError::validation(
-                    "give either target or waypoints, not both",
+                    "give either a target (or target_position) or waypoints, not both",
                 ))
             }
-            (None, None) => return Err(ApiError::validation("a task needs a target or waypoints")),
+            (None, None) => {
+                return Err(ApiError::validation(
+                    "a task needs a target (or target_position) or waypoints",
+                ))
+            }
         };
         if let Some(t) = self.timeout_s {
             if !(t.is_finite() && t > 0.0 && t <= MAX_TIMEOUT_S) {
@@ -240,12 +285,31 @@ fn same_request(task: &Task, new: &NewTask) -> bool {
         && task.idempotency_key == *idempotency_key
 }
 
+/// The answer to `POST /api/tasks`: the task, plus `task_id` (the same as `id`) for clients
+/// of the Python FMS, which read the new task's id from `task_id`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CreatedTask {
+    /// The same as `id` (the Python FMS's name for it).
+    task_id: TaskId,
+    #[serde(flatten)]
+    task: Task,
+}
+
+impl From<Task> for CreatedTask {
+    fn from(task: Task) -> Self {
+        Self {
+            task_id: task.id.clone(),
+            task,
+        }
+    }
+}
+
 /// Creates a task: 201 with the new task; 200 with the earlier one (and
 /// `Idempotent-Replayed: true`) when the `Idempotency-Key` was seen before with the same
 /// request; 422 `IDEMPOTENCY_KEY_REUSED` when it was seen with another request.
 #[utoipa::path(post, path = "/api/tasks", tag = "tasks", request_body = CreateTask,
     params(("Idempotency-Key" = Option<String>, Header, description = "1-200 visible ASCII characters; the same key never creates a second task: the same request again answers 200 with the first task, another request 422 IDEMPOTENCY_KEY_REUSED")),
-    responses((status = 201, body = Task), (status = 200, body = Task), (status = 400, body = super::error::ErrorEnvelope), (status = 404, body = super::error::ErrorEnvelope), (status = 409, body = super::error::ErrorEnvelope), (status = 422, body = super::error::ErrorEnvelope), (status = 413, body = super::error::ErrorEnvelope), (status = 401, body = super::error::ErrorEnvelope), (status = 403, body = super::error::ErrorEnvelope), (status = 429, body = super::error::ErrorEnvelope)))]
+    responses((status = 201, body = CreatedTask), (status = 200, body = CreatedTask), (status = 400, body = super::error::ErrorEnvelope), (status = 404, body = super::error::ErrorEnvelope), (status = 409, body = super::error::ErrorEnvelope), (status = 422, body = super::error::ErrorEnvelope), (status = 413, body = super::error::ErrorEnvelope), (status = 401, body = super::error::ErrorEnvelope), (status = 403, body = super::error::ErrorEnvelope), (status = 429, body = super::error::ErrorEnvelope)))]
 pub async fn create(
     State(st): State<AppState>,
     Actor(who): Actor,
@@ -273,9 +337,14 @@ pub async fn create(
             HeaderName::from_static("idempotent-replayed"),
             HeaderValue::from_static("true"),
         );
-        Ok((StatusCode::OK, [replay], Json(created.task)).into_response())
+        Ok((
+            StatusCode::OK,
+            [replay],
+            Json(CreatedTask::from(created.task)),
+        )
+            .into_response())
     } else {
-        Ok((StatusCode::CREATED, Json(created.task)).into_response())
+        Ok((StatusCode::CREATED, Json(CreatedTask::from(created.task))).into_response())
     }
 }
 
@@ -379,7 +448,6 @@ pub async fn locations(State(st): State<AppState>) -> Json<Vec<LocationOut>> {
 mod tests {
     use super::*;
     use crate::fleet::engine::{new_task, EngineParams};
-    use fms_msgs::TaskId;
 
     fn request(body: &str, key: &str) -> NewTask {
         let body: CreateTask = fms_msgs::decode(body.as_bytes()).unwrap();
@@ -389,6 +457,88 @@ mod tests {
             charger: false,
         };
         body.validate(&[home], None, Some(key.into())).unwrap()
+    }
+
+    fn parse(body: &str) -> Result<NewTask, ApiError> {
+        let body: CreateTask =
+            fms_msgs::decode(body.as_bytes()).map_err(|e| ApiError::validation(e.to_string()))?;
+        body.validate(&[], None, None)
+    }
+
+    #[test]
+    fn the_python_fms_task_body_is_accepted_and_mapped() {
+        let old = parse(
+            r#"{"robot_id":"robot-001","target_position":{"x":3.5,"y":-1,"z":0},"priority":"high"}"#,
+        )
+        .unwrap();
+        let ours = parse(r#"{"robot_id":"robot-001","target":{"x":3.5,"y":-1},"priority":"high"}"#)
+            .unwrap();
+        assert_eq!(old, ours);
+        assert_eq!(old.goal, Goal::Pose(Pose::new(3.5, -1.0, 0.0)));
+        assert_eq!(old.robot_id.as_ref().unwrap().as_str(), "robot-001");
+        // `z` may be left out; the old priorities are ours.
+        for (text, want) in [("normal", Priority::Normal), ("high", Priority::High)] {
+            let t = parse(&format!(
+                r#"{{"robot_id":"r1","target_position":{{"x":1,"y":2}},"priority":"{text}"}}"#
+            ))
+            .unwrap();
+            assert_eq!(
+                (t.priority, &t.goal),
+                (want, &Goal::Pose(Pose::new(1.0, 2.0, 0.0)))
+            );
+        }
+        let default = parse(r#"{"target_position":{"x":1,"y":2}}"#).unwrap();
+        assert_eq!(default.priority, Priority::Normal);
+    }
+
+    #[test]
+    fn old_and_new_shapes_together_bad_z_and_unknown_fields_are_refused() {
+        for (body, says) in [
+            (
+                r#"{"target":{"x":1,"y":2},"target_position":{"x":1,"y":2,"z":0}}"#,
+                "not both",
+            ),
+            (
+                r#"{"waypoints":[{"x":1,"y":2}],"target_position":{"x":1,"y":2}}"#,
+                "not both",
+            ),
+            (
+                r#"{"robot_id":"r1","target_position":{"x":1,"y":2,"z":0.5}}"#,
+                "target_position.z must be 0",
+            ),
+            (
+                r#"{"robot_id":"r1","target_position":{"x":1,"y":2,"z":0},"speed":1}"#,
+                "unknown field `speed`",
+            ),
+            (
+                r#"{"robot_id":"r1","target_position":{"x":1,"y":2,"w":1}}"#,
+                "unknown field `w`",
+            ),
+            (
+                r#"{"robot_id":"r1","target_position":{"x":1,"y":2},"priority":"asap"}"#,
+                "unknown variant",
+            ),
+            (r#"{"target_position":{"x":2e7,"y":2}}"#, "bounds"),
+        ] {
+            let err = parse(body).unwrap_err();
+            assert_eq!(err.code, ErrorCode::ValidationError, "{body}");
+            assert!(err.message.contains(says), "{body}: {}", err.message);
+        }
+    }
+
+    #[test]
+    fn the_create_answer_carries_task_id_beside_ours() {
+        let new = parse(r#"{"robot_id":"r1","target_position":{"x":1,"y":2}}"#).unwrap();
+        let task = new_task(&EngineParams::default(), TaskId::new("t9").unwrap(), new, 1);
+        let out = fms_msgs::codec::to_value(&CreatedTask::from(task.clone()));
+        assert_eq!(out["task_id"], "t9");
+        assert_eq!(out["id"], "t9");
+        assert_eq!(out["robot_id"], "r1");
+        assert_eq!(out["status"], "QUEUED");
+        // Everything else is the task as before.
+        let mut rest = out.as_object().unwrap().clone();
+        rest.remove("task_id");
+        assert_eq!(JsonValue::Object(rest), fms_msgs::codec::to_value(&task));
     }
 
     #[test]
