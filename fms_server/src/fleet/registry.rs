@@ -8,6 +8,10 @@ use fms_msgs::codec::encode_into;
 use fms_msgs::{Battery, Pose, RobotId, RobotMode, RobotState, Velocity, PROTOCOL_VERSION};
 use serde::Serialize;
 
+/// Messages that confirm a robot id without a token (a legacy robot sends pose, battery and
+/// heartbeat every second).
+const CONFIRMING_MESSAGES: u8 = 3;
+
 /// When a robot counts as stale or offline.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PresenceParams {
@@ -46,6 +50,8 @@ pub struct RobotEntry {
     pub last_seen_ms: u64,
     pub state: Option<RobotState>,
     token: TokenState,
+    /// Messages heard from it (saturating): one-off ids are told from robots by it.
+    heard: u8,
     /// `state` as JSON, when the ingest had already encoded it (for live clients): lists of
     /// the whole fleet copy it instead of encoding every state again.
     state_json: Option<Arc<[u8]>>,
@@ -146,6 +152,7 @@ impl RobotEntry {
             last_seen_ms: now,
             state: None,
             token: TokenState::Never,
+            heard: 0,
             state_json: None,
         }
     }
@@ -237,11 +244,13 @@ impl RobotEntry {
         self.state.as_ref().map(|s| s.battery.percentage)
     }
 
-    /// Whether the robot has shown it really exists: it declared a liveliness token, or it
-    /// has been heard of for at least `stale_after_ms` (a one-off message from an unknown id
-    /// is not a robot yet). Once confirmed, always confirmed.
+    /// Whether the robot has shown it really exists: it declared a liveliness token, or sent
+    /// [`CONFIRMING_MESSAGES`] messages, or has been heard of for at least `stale_after_ms`
+    /// (a one-off message from an unknown id is not a robot yet). Once confirmed, always
+    /// confirmed.
     fn confirmed(&self, p: &PresenceParams) -> bool {
         self.token != TokenState::Never
+            || self.heard >= CONFIRMING_MESSAGES
             || self.last_seen_ms.saturating_sub(self.first_seen_ms) >= p.stale_after_ms
     }
 
@@ -355,6 +364,7 @@ impl Registry {
             self.robots.insert(id.clone(), RobotEntry::new(id, now));
         }
         let entry = self.robots.get_mut(id)?;
+        entry.heard = entry.heard.saturating_add(1);
         let out = f(entry);
         let to = entry.compute(now, &params);
         let change = if is_new || to != entry.presence {

@@ -30,7 +30,22 @@ async fn a_task_completes_on_the_legacy_robot_and_on_a_mock_robot() {
     // A second task on the same robot: it is free again after COMPLETED.
     let again = task_id(&create(&fleet, task_body(Some("old"), -3.0, 0.0)).await);
     wait_status(&fleet, &again, "COMPLETED").await;
-    for id in [&on_old, &on_r1, &again] {
+    // The Python FMS's own task body, as its clients send it, on both kinds of robot.
+    let mut old_shape = Vec::new();
+    for (robot, x) in [("old", -2.5), ("r1", 2.5)] {
+        let created = create(
+            &fleet,
+            json!({"robot_id": robot, "target_position": {"x": x, "y": 0.5, "z": 0.0}, "priority": "high"}),
+        )
+        .await;
+        assert_eq!(created["task_id"], created["id"], "{created}");
+        assert_eq!(created["robot_id"], robot, "{created}");
+        old_shape.push(task_id(&created));
+    }
+    for id in &old_shape {
+        wait_status(&fleet, id, "COMPLETED").await;
+    }
+    for id in [&on_old, &on_r1, &again, &old_shape[0], &old_shape[1]] {
         assert_eq!(
             runs(&fleet, id),
             1,
