@@ -73,13 +73,15 @@ pub async fn spawn_legacy(fleet: &Fleet, id: &str, x: f64, speed: f64) -> Child 
     child
 }
 
-/// Waits until the server lists `id` as an ONLINE legacy robot with a state.
+/// Waits until the server lists `id` as an ONLINE legacy robot whose battery it has heard.
+/// The split keys arrive separately: until `state/battery` comes in, the synthesized
+/// state says 0 % and a task for the robot is refused as LOW_BATTERY.
 pub async fn wait_legacy_online(fleet: &Fleet, id: &str) {
     fleet
         .wait_up_to(SLOW, &format!("legacy robot {id} online"), || async {
             let r = fleet.robot(id).await;
-            (r["presence"] == "ONLINE" && r["legacy"] == true && r["state"].is_object())
-                .then_some(())
+            let battery = r["state"]["battery"]["percentage"].as_f64().unwrap_or(0.0);
+            (r["presence"] == "ONLINE" && r["legacy"] == true && battery > 0.0).then_some(())
         })
         .await;
 }
