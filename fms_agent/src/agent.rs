@@ -55,6 +55,8 @@ pub async fn run(
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / config.rate_hz));
     tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
     let mut state_seq = 0u64;
+    // The backend's last fault (see `Snapshot::fault`), to log its changes once each.
+    let mut fault: Option<String> = None;
     // When teleop motion must end: the robot is polled (and stops) right then, whatever
     // the state rate, so it never drives past the dead-man deadline.
     let mut teleop_deadline: Option<tokio::time::Instant> = None;
@@ -63,11 +65,11 @@ pub async fn run(
         let fx = tokio::select! {
             _ = &mut shutdown => break,
             _ = tick.tick() => {
-                poll_and_publish(&mut exec, robot.as_mut(), &state_pub, &mut state_seq).await
+                poll_and_publish(&mut exec, robot.as_mut(), &state_pub, &mut state_seq, &mut fault).await
             }
             _ = sleep_until(teleop_deadline), if teleop_deadline.is_some() => {
                 teleop_deadline = None;
-                poll_and_publish(&mut exec, robot.as_mut(), &state_pub, &mut state_seq).await
+                poll_and_publish(&mut exec, robot.as_mut(), &state_pub, &mut state_seq, &mut fault).await
             }
             sample = commands.recv_async() => match sample {
                 Ok(sample) => on_command(&mut exec, &sample, unix_ms()),
@@ -111,9 +113,17 @@ async fn poll_and_publish(
     robot: &mut dyn RobotInterface,
     state_pub: &zenoh::pubsub::Publisher<'_>,
     state_seq: &mut u64,
+    fault: &mut Option<String>,
 ) -> Effects {
     let now = unix_ms();
     let snap = robot.poll(now);
+    if snap.fault != *fault {
+        match &snap.fault {
+            Some(why) => tracing::warn!("robot reported in ERROR: {why}"),
+            None => tracing::info!("robot data flows again: fault cleared"),
+        }
+        fault.clone_from(&snap.fault);
+    }
     *state_seq += 1;
     let (fx, state) = exec.on_poll(&snap, *state_seq, now);
     if let Err(e) = state_pub.put(encode(&state)).await {

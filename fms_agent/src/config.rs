@@ -120,6 +120,7 @@ pub struct FileRos {
     pub cmd_vel_stamped: Option<bool>,
     pub battery_scale: Option<BatteryScale>,
     pub unknown_battery_percentage: Option<f64>,
+    pub odom_timeout_s: Option<f64>,
 }
 
 /// The resolved settings of the ROS 2 backend (see `[ros]` in config/agent.toml).
@@ -150,6 +151,9 @@ pub struct Ros2Settings {
     pub battery_scale: BatteryScale,
     /// Battery percentage reported until the robot has published a known one.
     pub unknown_battery_percentage: f64,
+    /// Seconds without odometry after which the robot is reported in ERROR and its goal
+    /// given up (0: never).
+    pub odom_timeout_s: f64,
 }
 
 pub const DEFAULT_NODE_NAME: &str = "fms_agent";
@@ -171,6 +175,7 @@ impl Default for Ros2Settings {
             cmd_vel_stamped: false,
             battery_scale: BatteryScale::Fraction,
             unknown_battery_percentage: 100.0,
+            odom_timeout_s: 2.0,
         }
     }
 }
@@ -602,6 +607,9 @@ fn resolve_ros2(
         unknown_battery_percentage: parse_param(param, "unknown_battery_percentage")?
             .or(file.unknown_battery_percentage)
             .unwrap_or(d.unknown_battery_percentage),
+        odom_timeout_s: parse_param(param, "odom_timeout_s")?
+            .or(file.odom_timeout_s)
+            .unwrap_or(d.odom_timeout_s),
     };
     for (name, value) in [
         ("odom_topic", &s.odom_topic),
@@ -634,6 +642,12 @@ fn resolve_ros2(
         return Err(ConfigError::Invalid {
             name: "unknown_battery_percentage",
             reason: format!("{} is outside 0-100", s.unknown_battery_percentage),
+        });
+    }
+    if !(s.odom_timeout_s.is_finite() && (0.0..=3600.0).contains(&s.odom_timeout_s)) {
+        return Err(ConfigError::Invalid {
+            name: "odom_timeout_s",
+            reason: format!("{} is outside 0-3600 s", s.odom_timeout_s),
         });
     }
     Ok(s)

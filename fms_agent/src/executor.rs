@@ -359,6 +359,8 @@ impl Executor {
     fn state(&self, snap: &Snapshot, seq: u64, now_ms: u64) -> RobotState {
         let mode = if self.estopped {
             RobotMode::Estopped
+        } else if snap.fault.is_some() {
+            RobotMode::Error
         } else if self.running.is_some() {
             RobotMode::Navigating
         } else if now_ms < self.teleop_until_ms {
@@ -418,6 +420,7 @@ mod tests {
             charging: false,
             nav_progress: progress,
             nav_outcome: outcome,
+            fault: None,
         }
     }
 

@@ -209,6 +209,16 @@ fn ros_settings_from_file_params_file_and_params() {
     later.params.push(("cmd_vel_rate".into(), "50".into()));
     let c = AgentConfig::resolve(cli(), later).unwrap();
     assert_eq!(c.ros2.cmd_vel_rate, 50.0);
+    assert_eq!(c.ros2.odom_timeout_s, 2.0);
+    let mut later = ros.clone();
+    later.params.push(("odom_timeout_s".into(), "0".into()));
+    assert_eq!(
+        AgentConfig::resolve(cli(), later)
+            .unwrap()
+            .ros2
+            .odom_timeout_s,
+        0.0
+    );
     for (name, value) in [
         ("cmd_vel_rate", "fast"),
         ("cmd_vel_rate", "500"),
@@ -217,6 +227,8 @@ fn ros_settings_from_file_params_file_and_params() {
         ("odom_topic", ""),
         ("interface", "carrier-pigeon"),
         ("unknown_battery_percentage", "101"),
+        ("odom_timeout_s", "-1"),
+        ("odom_timeout_s", "NaN"),
     ] {
         let mut bad = ros.clone();
         bad.params.push((name.into(), value.into()));

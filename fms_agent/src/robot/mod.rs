@@ -23,6 +23,9 @@ pub struct Snapshot {
     pub nav_progress: Option<f64>,
     /// How the last navigation goal ended; reported by exactly one poll.
     pub nav_outcome: Option<NavOutcome>,
+    /// Why the robot's data cannot be trusted (e.g. no odometry), if so: it is reported in
+    /// ERROR and gets no task until this clears.
+    pub fault: Option<String>,
 }
 
 /// How a navigation goal ended.

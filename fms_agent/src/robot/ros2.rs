@@ -69,6 +69,7 @@ impl Ros2Robot {
             battery_scale: settings.battery_scale,
             unknown_battery_percentage: settings.unknown_battery_percentage,
             cmd_vel_period_ms: (1000.0 / settings.cmd_vel_rate).round() as u64,
+            odom_timeout_ms: (settings.odom_timeout_s * 1000.0).round() as u64,
         })));
         let stop = Arc::new(AtomicBool::new(false));
         let (ready_tx, ready_rx) = mpsc::channel();

@@ -240,6 +240,7 @@ impl Ros2ddsRobot {
                 battery_scale: ros2.battery_scale,
                 unknown_battery_percentage: ros2.unknown_battery_percentage,
                 cmd_vel_period_ms: (1000.0 / ros2.cmd_vel_rate).round() as u64,
+                odom_timeout_ms: (ros2.odom_timeout_s * 1000.0).round() as u64,
             })),
             goals: Mutex::new(Goals::default()),
             wake: tokio::sync::Notify::new(),

@@ -611,6 +611,9 @@ pub struct BridgeSettings {
     pub unknown_battery_percentage: f64,
     /// How often `cmd_vel` is repeated while e-stopped or teleoperated.
     pub cmd_vel_period_ms: u64,
+    /// Without odometry for this long the robot is reported faulty and its goal given up;
+    /// 0: never (and no fault before the first odometry either).
+    pub odom_timeout_ms: u64,
 }
 
 impl Default for BridgeSettings {
@@ -621,6 +624,7 @@ impl Default for BridgeSettings {
             battery_scale: BatteryScale::Fraction,
             unknown_battery_percentage: 100.0,
             cmd_vel_period_ms: 100,
+            odom_timeout_ms: 2_000,
         }
     }
 }
@@ -663,6 +667,19 @@ pub struct RosBridge {
     estop: bool,
     last_pose: Pose,
     outputs: Vec<Output>,
+    odometry: OdometryWatch,
+}
+
+/// Whether the robot is talking: odometry is its heartbeat (every driver publishes it
+/// continuously, moving or not). Messages are counted as they arrive and timed at `tick`,
+/// which is the only place the bridge learns the time.
+#[derive(Debug, Default)]
+struct OdometryWatch {
+    received: u64,
+    seen_at_tick: u64,
+    /// When `tick` first saw the latest message; None before any.
+    heard_ms: Option<u64>,
+    silent: bool,
 }
 
 impl RosBridge {
@@ -681,14 +698,21 @@ impl RosBridge {
             next_key: 1,
             server_ready: false,
             estop: false,
-            last_pose: Pose::new(0.0, 0.0, 0.0),
+            // Never reported as such: until odometry arrives the robot is reported faulty
+            // (see `fault`), and this pose carries no frame that could pass for the map.
+            last_pose: Pose {
+                frame: String::new(),
+                ..Pose::new(0.0, 0.0, 0.0)
+            },
             outputs: Vec::new(),
+            odometry: OdometryWatch::default(),
         }
     }
 
     // --- from ROS ---
 
     pub fn on_odom(&mut self, msg: &Odometry) {
+        self.odometry.received += 1;
         self.pose.on_odom(msg);
         let v = velocity_from_twist(&msg.twist.twist);
         if v.linear.is_finite() && v.angular.is_finite() {
@@ -772,10 +796,55 @@ impl RosBridge {
         }
     }
 
-    /// Call often (every few tens of milliseconds): queues `cmd_vel` output.
+    /// Call often (every few tens of milliseconds): queues `cmd_vel` output, and gives up
+    /// the goal of a robot that stopped publishing odometry.
     pub fn tick(&mut self, now_ms: u64) {
+        self.watch_odometry(now_ms);
         if let Some(v) = self.gate.tick(now_ms) {
             self.outputs.push(Output::CmdVel(v));
+        }
+    }
+
+    fn watch_odometry(&mut self, now_ms: u64) {
+        let w = &mut self.odometry;
+        if w.received != w.seen_at_tick {
+            w.seen_at_tick = w.received;
+            w.heard_ms = Some(now_ms);
+        }
+        let timeout = self.settings.odom_timeout_ms;
+        let silent = timeout > 0
+            && w.heard_ms
+                .is_some_and(|heard| now_ms.saturating_sub(heard) >= timeout);
+        let fell_silent = silent && !w.silent;
+        w.silent = silent;
+        if fell_silent {
+            if let Some(nav) = &self.nav {
+                // Nav2 may be gone with the robot: its result would never come.
+                self.outputs.push(Output::CancelGoal { key: nav.key });
+                self.finish(NavOutcome::Failed(format!(
+                    "the robot stopped publishing odometry for {:.1} s: navigation given up",
+                    timeout as f64 / 1000.0
+                )));
+            }
+        }
+    }
+
+    /// Why the robot cannot be trusted right now (no odometry yet, or none for
+    /// `odom_timeout_ms`), if so: it is then reported in ERROR and refuses goals.
+    pub fn fault(&self) -> Option<String> {
+        if self.settings.odom_timeout_ms == 0 {
+            return None;
+        }
+        let w = &self.odometry;
+        if w.heard_ms.is_none() {
+            Some("no odometry received from the robot yet".into())
+        } else if w.silent {
+            Some(format!(
+                "no odometry from the robot for {:.1} s",
+                self.settings.odom_timeout_ms as f64 / 1000.0
+            ))
+        } else {
+            None
         }
     }
 
@@ -800,6 +869,9 @@ impl RosBridge {
             return Err(RobotError::Unavailable(
                 "the Nav2 navigate_to_pose action server is not available".into(),
             ));
+        }
+        if let Some(fault) = self.fault() {
+            return Err(RobotError::Unavailable(fault));
         }
         if let Some(old) = self.nav.take() {
             self.outputs.push(Output::CancelGoal { key: old.key });
@@ -861,6 +933,7 @@ impl RosBridge {
             charging: self.battery.charging(),
             nav_progress: self.nav.as_ref().map(|n| n.progress.progress()),
             nav_outcome: self.outcome.take(),
+            fault: self.fault(),
         }
     }
 

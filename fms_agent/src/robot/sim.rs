@@ -299,6 +299,7 @@ impl RobotInterface for SimRobot {
             charging: self.charging,
             nav_progress: self.nav.as_ref().map(|n| n.progress),
             nav_outcome: self.outcome.take(),
+            fault: None,
         }
     }
 }

@@ -419,8 +419,17 @@ fn estop_holds_zero_at_a_steady_rate_until_released() {
     assert_eq!(g.tick(3_300), None, "released: silence");
 }
 
+/// Settings for the tests that are not about the odometry watch (whose own tests follow):
+/// their ticks jump through time without odometry.
+fn unwatched() -> BridgeSettings {
+    BridgeSettings {
+        odom_timeout_ms: 0,
+        ..BridgeSettings::default()
+    }
+}
+
 fn ready_bridge() -> RosBridge {
-    let mut b = RosBridge::new(BridgeSettings::default());
+    let mut b = RosBridge::new(unwatched());
     b.set_server_ready(true);
     b.on_odom(&odom(0.0, 0.0, 0.0, 1));
     b.on_amcl_pose(&amcl(0.0, 0.0, 0.0, 1));
@@ -472,7 +481,7 @@ fn bridge_runs_waypoints_as_a_sequence_of_goals() {
 
 #[test]
 fn bridge_failures_cancel_and_refusals() {
-    let mut b = RosBridge::new(BridgeSettings::default());
+    let mut b = RosBridge::new(unwatched());
     assert!(matches!(
         b.navigate(&[Pose::new(1.0, 0.0, 0.0)]),
         Err(RobotError::Unavailable(_))
@@ -552,10 +561,11 @@ fn bridge_estop_cancels_and_holds_zero() {
 fn bridge_snapshot_reports_pose_velocity_and_battery() {
     let mut b = RosBridge::new(BridgeSettings {
         unknown_battery_percentage: 55.0,
-        ..BridgeSettings::default()
+        ..unwatched()
     });
     let s = b.snapshot();
-    assert_pose(&s.pose, 0.0, 0.0, 0.0, "map");
+    // Before any pose: no frame, so it never passes for a map pose.
+    assert_pose(&s.pose, 0.0, 0.0, 0.0, "");
     assert_eq!(s.battery_percentage, 55.0);
     assert!(!b.battery_known());
     b.on_odom(&odom(1.0, 0.0, 0.0, 1));
@@ -594,4 +604,82 @@ fn bridge_snapshot_reports_pose_velocity_and_battery() {
     b.teleop(cmd.clone(), 10_500, 10_100);
     b.tick(10_100);
     assert!(b.take_outputs().is_empty(), "no teleop while navigating");
+}
+
+#[test]
+fn bridge_without_odometry_yet_is_faulty_and_refuses_goals() {
+    let mut b = RosBridge::new(BridgeSettings::default());
+    b.set_server_ready(true);
+    b.tick(1_000);
+    let s = b.snapshot();
+    assert!(s.fault.unwrap().contains("no odometry"));
+    assert!(matches!(
+        b.navigate(&[Pose::new(1.0, 0.0, 0.0)]),
+        Err(RobotError::Unavailable(why)) if why.contains("no odometry")
+    ));
+    // The AMCL pose alone does not prove the robot is alive.
+    b.on_amcl_pose(&amcl(2.0, 1.0, 0.0, 1));
+    b.tick(1_100);
+    assert!(b.snapshot().fault.is_some());
+    b.on_odom(&odom(0.0, 0.0, 0.0, 1));
+    b.tick(1_120);
+    let s = b.snapshot();
+    assert_eq!(s.fault, None);
+    assert_pose(&s.pose, 2.0, 1.0, 0.0, "map");
+    b.navigate(&[Pose::new(1.0, 0.0, 0.0)]).unwrap();
+}
+
+#[test]
+fn bridge_gives_up_the_goal_of_a_robot_that_fell_silent_and_recovers() {
+    let mut b = RosBridge::new(BridgeSettings::default());
+    b.set_server_ready(true);
+    b.on_odom(&odom(0.0, 0.0, 0.0, 1));
+    b.tick(1_000);
+    b.navigate(&[Pose::new(3.0, 0.0, 0.0)]).unwrap();
+    let (key, _) = sent_goal(&b.take_outputs());
+    b.on_goal_accepted(key);
+    // Odometry keeps the robot alive however long the goal runs.
+    for t in (1_100..=5_000).step_by(100) {
+        b.on_odom(&odom(0.0, 0.0, 0.0, 1));
+        b.tick(t);
+    }
+    assert_eq!(b.snapshot().fault, None);
+    assert!(b.take_outputs().is_empty());
+    // Then nothing: just short of the timeout all is well, at it the goal is given up.
+    b.tick(6_999);
+    assert_eq!(b.snapshot().fault, None);
+    assert!(b.take_outputs().is_empty());
+    b.tick(7_000);
+    assert_eq!(b.take_outputs(), vec![Output::CancelGoal { key }]);
+    let s = b.snapshot();
+    assert!(
+        matches!(&s.nav_outcome, Some(NavOutcome::Failed(why)) if why.contains("odometry")),
+        "{s:?}"
+    );
+    assert!(s.fault.unwrap().contains("2.0 s"));
+    assert!(matches!(
+        b.navigate(&[Pose::new(1.0, 0.0, 0.0)]),
+        Err(RobotError::Unavailable(_))
+    ));
+    // The goal's late result changes nothing; the robot is back with its odometry.
+    b.on_result(key, goal_status::SUCCEEDED, &Default::default());
+    b.tick(9_000);
+    assert_eq!(b.snapshot().nav_outcome, None);
+    b.on_odom(&odom(1.0, 0.0, 0.0, 9));
+    b.tick(9_020);
+    assert_eq!(b.snapshot().fault, None);
+    b.navigate(&[Pose::new(1.0, 0.0, 0.0)]).unwrap();
+}
+
+#[test]
+fn bridge_with_the_watch_off_never_reports_a_fault() {
+    let mut b = RosBridge::new(unwatched());
+    b.set_server_ready(true);
+    b.tick(1_000);
+    assert_eq!(b.snapshot().fault, None);
+    b.on_odom(&odom(0.0, 0.0, 0.0, 1));
+    b.tick(1_020);
+    b.tick(100_000);
+    assert_eq!(b.snapshot().fault, None);
+    b.navigate(&[Pose::new(1.0, 0.0, 0.0)]).unwrap();
 }
