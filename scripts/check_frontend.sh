@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Checks the React dashboard and phone teleop page (frontend/): installs Chromium (Debian) if
-# missing, then `npm ci`, checks that the committed API types (frontend/src/shared/api/) are
-# what scripts/gen_api_types.sh generates from FMS_SERVER_BIN's OpenAPI document, `npm run
+# missing, then `npm ci`, checks that the committed API types (frontend/src/shared/openapi/)
+# are what scripts/gen_api_types.sh generates from FMS_SERVER_BIN's OpenAPI document, `npm run
 # build` (type check + Vite build into frontend/dist, with the API explorer's Swagger UI files
 # in dist/api-docs/), `npm test` (vitest unit tests) and
 # `npm run e2e` (browser end-to-end tests: fms_server + 3 mock robots + the phone server on free
@@ -36,7 +36,7 @@ echo "== npm ci"
 npm ci --no-audit --no-fund
 
 export FMS_SERVER_BIN="${FMS_SERVER_BIN:-$TARGET/debug/fms_server}"
-echo "== API types current (scripts/gen_api_types.sh into a temp dir, diffed with frontend/src/shared/api)"
+echo "== API types current (scripts/gen_api_types.sh into a temp dir, diffed with frontend/src/shared/openapi)"
 if [ ! -x "$FMS_SERVER_BIN" ]; then
     echo "FAIL: $FMS_SERVER_BIN is missing: build it first (cargo build --workspace --bins)" >&2
     exit 1
@@ -44,10 +44,10 @@ fi
 GEN_DIR="$(mktemp -d)"
 trap 'rm -rf "$GEN_DIR"' EXIT
 "$ROOT/scripts/gen_api_types.sh" --out "$GEN_DIR"
-if ! diff -ru "$ROOT/frontend/src/shared/api" "$GEN_DIR" >"$GEN_DIR.diff"; then
+if ! diff -ru "$ROOT/frontend/src/shared/openapi" "$GEN_DIR" >"$GEN_DIR.diff"; then
     head -60 "$GEN_DIR.diff" >&2
     rm -f "$GEN_DIR.diff"
-    echo "FAIL: frontend/src/shared/api/ (the OpenAPI document and the TypeScript types generated from it) is not what $FMS_SERVER_BIN serves: run scripts/gen_api_types.sh and commit the result" >&2
+    echo "FAIL: frontend/src/shared/openapi/ (the OpenAPI document and the TypeScript types generated from it) is not what $FMS_SERVER_BIN serves: run scripts/gen_api_types.sh and commit the result" >&2
     exit 1
 fi
 rm -f "$GEN_DIR.diff"

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Generates the dashboard's API types from the server's own OpenAPI document: starts fms_server
 # on loopback (free ports, a temp data dir), fetches GET /api/openapi.json, and writes
-#   frontend/src/shared/api/openapi.json   the document (pretty-printed)
-#   frontend/src/shared/api/schema.d.ts    its TypeScript types (openapi-typescript, pinned in
-#                                          frontend/tools/api-types/package.json)
+#   frontend/src/shared/openapi/openapi.json   the document (pretty-printed)
+#   frontend/src/shared/openapi/schema.d.ts    its TypeScript types (openapi-typescript,
+#                                              pinned in frontend/tools/api-types/package.json)
 # Both are committed; frontend/src/shared/types.ts names the types the code uses as aliases of
 # them. Run it after changing anything the document shows; scripts/check_frontend.sh fails when
 # the committed files differ from what this script writes.
@@ -11,14 +11,14 @@
 # The binary must already be built (this script never runs cargo): FMS_SERVER_BIN, default
 # target/debug/fms_server. The generator comes from `npm ci` in frontend/ (run here if missing).
 #
-#   scripts/gen_api_types.sh             writes into frontend/src/shared/api
+#   scripts/gen_api_types.sh             writes into frontend/src/shared/openapi
 #   scripts/gen_api_types.sh --out DIR   writes the same two files into DIR instead
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 case "$TARGET" in /*) ;; *) TARGET="$ROOT/$TARGET" ;; esac
 SERVER="${FMS_SERVER_BIN:-$TARGET/debug/fms_server}"
-OUT="$ROOT/frontend/src/shared/api"
+OUT="$ROOT/frontend/src/shared/openapi"
 while [ $# -gt 0 ]; do
     case "$1" in
         --out) OUT="$2"; shift 2 ;;

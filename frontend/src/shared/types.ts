@@ -1,9 +1,9 @@
 // Wire types of the fms REST and WebSocket API: aliases of the types generated from the server's
-// OpenAPI document (./api/schema.d.ts, written by scripts/gen_api_types.sh; never edit it by
+// OpenAPI document (./openapi/schema.d.ts, written by scripts/gen_api_types.sh; never edit it by
 // hand). Only the WebSocket frames, which the document does not describe, are written here, from
 // fms_server/src/hub.rs (`LiveMessage`) and fms_msgs/src/system.rs (`SystemEvent`).
 
-import type { components } from './api/schema';
+import type { components } from './openapi/schema';
 
 type Schemas = components['schemas'];
 
