@@ -22,6 +22,16 @@ export type FleetStatus = Schemas['FleetStatus'];
 export type Location = Schemas['LocationOut'];
 export type MapMeta = Schemas['MapMeta'];
 export type ErrorBody = Schemas['ErrorBody'];
+/** `POST /api/tasks`: the body, and the answer (the task plus `task_id`, the same as `id`). */
+export type CreateTask = Schemas['CreateTask'];
+export type CreatedTask = Schemas['CreatedTask'];
+/** The answer to a robot's cancel, e-stop and release. */
+export type Ack = Schemas['Ack'];
+/** The answer to the fleet e-stop and its release. */
+export type EstopReply = Schemas['EstopReply'];
+/** `GET /api/whoami`. */
+export type Principal = Schemas['Principal'];
+export type Role = Schemas['Role'];
 
 export type SystemEventName = 'robot_online' | 'robot_stale' | 'robot_offline' | 'estop';
 
