@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Checks the React dashboard and phone teleop page (frontend/): installs Chromium (Debian) if
-# missing, then `npm ci`, `npm run build` (type check + Vite build into frontend/dist, with the
-# API explorer's Swagger UI files in dist/api-docs/), `npm test` (vitest unit tests) and
+# missing, then `npm ci`, checks that the committed API types (frontend/src/shared/openapi/)
+# are what scripts/gen_api_types.sh generates from FMS_SERVER_BIN's OpenAPI document, `npm run
+# build` (type check + Vite build into frontend/dist, with the API explorer's Swagger UI files
+# in dist/api-docs/), `npm test` (vitest unit tests) and
 # `npm run e2e` (browser end-to-end tests: fms_server + 3 mock robots + the phone server on free
 # loopback ports, and a second stack with --auth true, driven in headless Chromium; PASS/FAIL
 # per check, screenshots into docs/screenshots/).
@@ -33,6 +35,23 @@ echo "== node $(node --version), npm $(npm --version)"
 echo "== npm ci"
 npm ci --no-audit --no-fund
 
+export FMS_SERVER_BIN="${FMS_SERVER_BIN:-$TARGET/debug/fms_server}"
+echo "== API types current (scripts/gen_api_types.sh into a temp dir, diffed with frontend/src/shared/openapi)"
+if [ ! -x "$FMS_SERVER_BIN" ]; then
+    echo "FAIL: $FMS_SERVER_BIN is missing: build it first (cargo build --workspace --bins)" >&2
+    exit 1
+fi
+GEN_DIR="$(mktemp -d)"
+trap 'rm -rf "$GEN_DIR"' EXIT
+"$ROOT/scripts/gen_api_types.sh" --out "$GEN_DIR"
+if ! diff -ru "$ROOT/frontend/src/shared/openapi" "$GEN_DIR" >"$GEN_DIR.diff"; then
+    head -60 "$GEN_DIR.diff" >&2
+    rm -f "$GEN_DIR.diff"
+    echo "FAIL: frontend/src/shared/openapi/ (the OpenAPI document and the TypeScript types generated from it) is not what $FMS_SERVER_BIN serves: run scripts/gen_api_types.sh and commit the result" >&2
+    exit 1
+fi
+rm -f "$GEN_DIR.diff"
+
 echo "== npm run build (tsc --noEmit, vite build)"
 npm run build
 for f in swagger-ui.css swagger-ui-bundle.js init.js; do
@@ -49,7 +68,6 @@ if [ "${FMS_SKIP_E2E:-0}" = 1 ]; then
     echo "== e2e skipped (FMS_SKIP_E2E=1)"
     exit 0
 fi
-export FMS_SERVER_BIN="${FMS_SERVER_BIN:-$TARGET/debug/fms_server}"
 export FMS_AGENT_BIN="${FMS_AGENT_BIN:-$TARGET/debug/fms_agent}"
 for bin in "$FMS_SERVER_BIN" "$FMS_AGENT_BIN"; do
     if [ ! -x "$bin" ]; then

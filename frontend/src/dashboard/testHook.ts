@@ -1,10 +1,10 @@
 // window.__fms: what the browser end-to-end tests read (marker positions, view, map) and do (select).
 
-import { mapRef } from './components/MapPanel';
+import { cellAt } from './map/mapLoader';
+import { mapRef } from './map/mapRef';
 import { fleet } from './net/controller';
 import { session } from './store/sessionStore';
 import { select, setViewMode } from './store/uiStore';
-import { cellAt } from './map/mapLoader';
 
 export function installTestHook(): void {
   const hook = {

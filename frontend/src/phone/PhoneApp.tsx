@@ -138,7 +138,7 @@ export function PhoneApp() {
         </div>
       </section>
       <div className="pose mono muted" data-testid="phone-pose">
-        {robot?.pose ? `x ${robot.pose.x.toFixed(2)} m · y ${robot.pose.y.toFixed(2)} m · heading ${((robot.pose.yaw * 180) / Math.PI).toFixed(0)}°` : 'pose unknown'}
+        {robot?.pose ? `x ${robot.pose.x.toFixed(2)} m · y ${robot.pose.y.toFixed(2)} m · heading ${(((robot.pose.yaw ?? 0) * 180) / Math.PI).toFixed(0)}°` : 'pose unknown'}
       </div>
 
       <label className="phone-field speed">

@@ -2,17 +2,13 @@
 // (X-API-Key for fms_ keys, else Authorization: Bearer) or a WebSocket URL (?access_token=),
 // and the roles (viewer < operator < admin). /api-docs/init.js repeats the header rule in plain JS.
 
-export type Role = 'viewer' | 'operator' | 'admin';
+import type { Role } from './types';
 
-/** `GET /api/whoami`. */
-export interface Principal {
-  name: string;
-  role: Role;
-  /** `open` when the server has authentication off (everybody is an anonymous admin). */
-  method: 'api_key' | 'jwt' | 'open';
-}
+// `GET /api/whoami`'s answer (method `open` when the server has authentication off: everybody
+// is an anonymous admin), from the OpenAPI document.
+export type { Principal, Role } from './types';
 
-/** `GET /api/info` (public). */
+/** `GET /api/info` (public; not in the OpenAPI document). */
 export interface ServerInfo {
   version: string;
   auth_required: boolean;

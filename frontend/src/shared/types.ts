@@ -1,100 +1,37 @@
-// Wire types of the fms REST and WebSocket API (mirrors fms_msgs and fms_server/src/http).
+// Wire types of the fms REST and WebSocket API: aliases of the types generated from the server's
+// OpenAPI document (./openapi/schema.d.ts, written by scripts/gen_api_types.sh; never edit it by
+// hand). Only the WebSocket frames, which the document does not describe, are written here, from
+// fms_server/src/hub.rs (`LiveMessage`) and fms_msgs/src/system.rs (`SystemEvent`).
 
-export type Presence = 'ONLINE' | 'STALE' | 'OFFLINE';
-export type RobotMode = 'IDLE' | 'NAVIGATING' | 'PAUSED' | 'CHARGING' | 'ESTOPPED' | 'ERROR' | 'TELEOP';
-export type TaskStatus = 'QUEUED' | 'ASSIGNED' | 'ACTIVE' | 'COMPLETED' | 'FAILED' | 'CANCELED';
-export type Priority = 'low' | 'normal' | 'high' | 'urgent';
+import type { components } from './openapi/schema';
 
-export interface Pose {
-  x: number;
-  y: number;
-  yaw: number;
-  frame?: string;
-}
+type Schemas = components['schemas'];
 
-export interface Battery {
-  percentage: number;
-  voltage?: number;
-  charging: boolean;
-}
-
-export interface RobotState {
-  protocol?: number;
-  seq?: number;
-  stamp_ms: number;
-  pose: Pose;
-  velocity: { linear: number; angular: number };
-  battery: Battery;
-  mode: RobotMode;
-  task?: { task_id: string; progress: number };
-  teleop_operator?: string;
-}
-
-export interface RobotEntry {
-  id: string;
-  presence: Presence;
-  legacy?: boolean;
-  first_seen_ms?: number;
-  last_seen_ms?: number;
-  state: RobotState | null;
-}
-
-export type Goal = { pose: Pose } | { waypoints: Pose[] };
-
-export interface HistoryEntry {
-  status: TaskStatus;
-  at_ms: number;
-  robot_id?: string;
-  note?: string;
-}
-
-export interface Task {
-  id: string;
-  robot_id: string | null;
-  assigned_robot: string | null;
-  goal: Goal;
-  priority: Priority;
-  status: TaskStatus;
-  progress: number;
-  attempts?: number;
-  location?: string | null;
-  error?: string | null;
-  created_ms: number;
-  updated_ms: number;
-  history?: HistoryEntry[];
-}
-
-export interface FleetStatus {
-  total: number;
-  online: number;
-  stale: number;
-  offline: number;
-  busy: number;
-  idle: number;
-  estopped: number;
-  average_battery: number | null;
-  active_tasks: number;
-  queued_tasks: number;
-  completed_today: number;
-  estop_engaged: boolean;
-}
-
-export interface Location {
-  name: string;
-  x: number;
-  y: number;
-  yaw: number;
-  charger: boolean;
-}
-
-export interface MapMeta {
-  name: string;
-  resolution: number;
-  origin: { x: number; y: number; yaw: number };
-  width: number;
-  height: number;
-  image: string;
-}
+export type Presence = Schemas['Presence'];
+export type RobotMode = Schemas['RobotMode'];
+export type TaskStatus = Schemas['TaskStatus'];
+export type Priority = Schemas['Priority'];
+export type Pose = Schemas['Pose'];
+export type Battery = Schemas['Battery'];
+export type RobotState = Schemas['RobotState'];
+export type RobotEntry = Schemas['RobotEntry'];
+export type Goal = Schemas['Goal'];
+export type HistoryEntry = Schemas['HistoryEntry'];
+export type Task = Schemas['Task'];
+export type FleetStatus = Schemas['FleetStatus'];
+export type Location = Schemas['LocationOut'];
+export type MapMeta = Schemas['MapMeta'];
+export type ErrorBody = Schemas['ErrorBody'];
+/** `POST /api/tasks`: the body, and the answer (the task plus `task_id`, the same as `id`). */
+export type CreateTask = Schemas['CreateTask'];
+export type CreatedTask = Schemas['CreatedTask'];
+/** The answer to a robot's cancel, e-stop and release. */
+export type Ack = Schemas['Ack'];
+/** The answer to the fleet e-stop and its release. */
+export type EstopReply = Schemas['EstopReply'];
+/** `GET /api/whoami`. */
+export type Principal = Schemas['Principal'];
+export type Role = Schemas['Role'];
 
 export type SystemEventName = 'robot_online' | 'robot_stale' | 'robot_offline' | 'estop';
 
@@ -104,4 +41,4 @@ export type LiveMessage =
   | { type: 'system_event'; event: SystemEventName | string; stamp_ms: number; robot_id?: string; engaged?: boolean }
   | { type: 'heartbeat'; stamp_ms: number }
   | { type: 'batch'; messages: LiveMessage[] }
-  | { type: 'error'; error: { code: string; message: string } };
+  | { type: 'error'; error: ErrorBody };

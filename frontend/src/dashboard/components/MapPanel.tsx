@@ -2,12 +2,10 @@
 
 import { useEffect, useRef } from 'react';
 import { MapCanvas } from '../map/mapCanvas';
+import { mapRef } from '../map/mapRef';
 import { fleet } from '../net/controller';
 import { ConnOverlay } from './ConnOverlay';
 import { Cursor, MapToolbar } from './MapToolbar';
-
-/** The live MapCanvas, for the toolbar's zoom buttons and the test hook. */
-export const mapRef: { current: MapCanvas | null } = { current: null };
 
 export function MapPanel() {
   const canvasRef = useRef<HTMLCanvasElement>(null);

@@ -3,10 +3,10 @@
 import { useObservable, useThrottledVersion } from '../../shared/hooks';
 import type { Priority } from '../../shared/types';
 import { cursor } from '../map/mapCanvas';
+import { mapRef } from '../map/mapRef';
 import { fleet } from '../net/controller';
 import { can, session } from '../store/sessionStore';
 import { select, setViewMode, ui } from '../store/uiStore';
-import { mapRef } from './MapPanel';
 
 const PRIORITIES: Priority[] = ['low', 'normal', 'high', 'urgent'];
 

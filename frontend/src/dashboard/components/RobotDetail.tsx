@@ -41,7 +41,7 @@ export function RobotDetail() {
           <dt>presence</dt>
           <dd className={`presence-${r.presence.toLowerCase()}`}>{r.presence}</dd>
           <dt>pose</dt>
-          <dd className="mono">{s ? `${num(s.pose.x)}, ${num(s.pose.y)}, ${deg(s.pose.yaw)}` : '–'}</dd>
+          <dd className="mono">{s ? `${num(s.pose.x)}, ${num(s.pose.y)}, ${deg(s.pose.yaw ?? 0)}` : '–'}</dd>
           <dt>velocity</dt>
           <dd className="mono">{s ? `${num(s.velocity.linear)} m/s, ${num(s.velocity.angular)} rad/s` : '–'}</dd>
           <dt>battery</dt>

@@ -29,7 +29,7 @@ export function TaskRow({ task: t, expanded, onToggle }: { task: Task; expanded:
         </td>
         <td>
           {t.assigned_robot ? (
-            <button type="button" className="link" onClick={(e) => (e.stopPropagation(), select(t.assigned_robot))}>
+            <button type="button" className="link" onClick={(e) => (e.stopPropagation(), select(t.assigned_robot ?? null))}>
               {robot}
             </button>
           ) : (

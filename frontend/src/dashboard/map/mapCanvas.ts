@@ -258,7 +258,7 @@ export class MapCanvas {
     if (!st) return null;
     const r = this.canvas.getBoundingClientRect();
     const s = worldToScreen(this.view, st.pose.x, st.pose.y);
-    return { x: r.left + s.x, y: r.top + s.y, pose: { x: st.pose.x, y: st.pose.y, yaw: st.pose.yaw }, mode: st.mode };
+    return { x: r.left + s.x, y: r.top + s.y, pose: { x: st.pose.x, y: st.pose.y, yaw: st.pose.yaw ?? 0 }, mode: st.mode };
   }
 
   /** Where the map image is drawn: client position of its top-left corner and CSS px per image pixel. */

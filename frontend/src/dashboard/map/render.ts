@@ -251,7 +251,8 @@ function drawRobotsDense(ctx: CanvasRenderingContext2D, view: View, robots: Robo
     const p = worldToScreen(view, st.pose.x, st.pose.y);
     if (!visible(p)) continue;
     ctx.moveTo(p.x, p.y);
-    ctx.lineTo(p.x + Math.cos(st.pose.yaw) * rad * 1.8, p.y - Math.sin(st.pose.yaw) * rad * 1.8);
+    const yaw = st.pose.yaw ?? 0;
+    ctx.lineTo(p.x + Math.cos(yaw) * rad * 1.8, p.y - Math.sin(yaw) * rad * 1.8);
   }
   ctx.strokeStyle = '#f8fafc';
   ctx.lineWidth = 1.5;
@@ -290,8 +291,8 @@ function drawRobot(ctx: CanvasRenderingContext2D, view: View, r: RobotRec, selec
   ctx.stroke();
   ctx.setLineDash([]);
   // heading: a white arrow from the centre past the rim (yaw CCW from +x; screen y is down)
-  const dx = Math.cos(st.pose.yaw);
-  const dy = -Math.sin(st.pose.yaw);
+  const dx = Math.cos(st.pose.yaw ?? 0);
+  const dy = -Math.sin(st.pose.yaw ?? 0);
   const len = rad + Math.max(0.3 * view.scale, 8);
   const tx = p.x + dx * len;
   const ty = p.y + dy * len;

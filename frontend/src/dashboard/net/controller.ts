@@ -5,7 +5,7 @@ import { ApiError, errorText, get, post, wsUrl } from '../../shared/api';
 import { withAccessToken, type Role } from '../../shared/auth';
 import { ReconnectingSocket } from '../../shared/socket';
 import { toast } from '../../shared/toasts';
-import type { FleetStatus, Location, Priority, RobotEntry, Task } from '../../shared/types';
+import type { Ack, CreatedTask, CreateTask, EstopReply, FleetStatus, Location, Priority, RobotEntry, Task } from '../../shared/types';
 import { loadMap, type LoadedMap } from '../map/mapLoader';
 import { FleetStore } from '../store/fleetStore';
 import { can, roleToast, wsCredential } from '../store/sessionStore';
@@ -170,12 +170,12 @@ export class FleetController {
   }
 
   async createTask(target: { x: number; y: number } | string, robotId: string | null, priority: Priority): Promise<Task | null> {
-    const body: Record<string, unknown> = {
+    const body: CreateTask = {
       target: typeof target === 'string' ? target : { x: +target.x.toFixed(3), y: +target.y.toFixed(3) },
       priority,
     };
     if (robotId) body.robot_id = robotId;
-    const t = await this.act('Sending a task', 'operator', () => post<Task>('/api/tasks', body));
+    const t = await this.act('Sending a task', 'operator', () => post<CreatedTask>('/api/tasks', body));
     if (t) {
       this.store.upsertTask(t);
       const where = typeof target === 'string' ? target : `(${target.x.toFixed(2)}, ${target.y.toFixed(2)})`;
@@ -200,7 +200,7 @@ export class FleetController {
 
   async robotCommand(id: string, cmd: 'cancel' | 'emergency-stop' | 'emergency-stop/release'): Promise<void> {
     const label = { cancel: 'Cancel', 'emergency-stop': 'E-stop', 'emergency-stop/release': 'Release' }[cmd];
-    const r = await this.act(`${label} ${id}`, 'operator', () => post<{ warning?: string } | null>(`/api/robots/${enc(id)}/${cmd}`));
+    const r = await this.act(`${label} ${id}`, 'operator', () => post<Ack | null>(`/api/robots/${enc(id)}/${cmd}`));
     if (r) toast(`${label} sent to ${id}`, cmd === 'emergency-stop' ? 'error' : 'info');
     // sent, but the server could not record it (a full disk): it holds and is retried
     if (r?.warning) toast(`${label} ${id}: ${r.warning}`, 'error');
@@ -210,7 +210,7 @@ export class FleetController {
   async fleetEstop(engage: boolean, { force = false } = {}): Promise<void> {
     const path = engage ? '/api/fleet/emergency-stop' : '/api/fleet/emergency-stop/release';
     const what = engage ? 'The fleet e-stop' : 'Releasing the fleet e-stop';
-    const r = await this.act(what, 'admin', () => post<{ engaged: boolean; robots: number; warning?: string }>(path), { force });
+    const r = await this.act(what, 'admin', () => post<EstopReply>(path), { force });
     if (r) toast(`Fleet e-stop ${r.engaged ? 'ENGAGED' : 'released'} (${r.robots} robots)`, r.engaged ? 'error' : 'ok');
     if (r?.warning) toast(`Fleet e-stop: ${r.warning}`, 'error');
     await this.loadFleet().catch(() => undefined);

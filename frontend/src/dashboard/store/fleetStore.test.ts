@@ -1,7 +1,7 @@
 // Unit tests of the fleet store: batch unpacking, per-robot coalescing, ordering, trails, resyncs, tasks.
 
 import { beforeEach, describe, expect, it } from 'vitest';
-import type { LiveMessage, RobotState, Task } from '../../shared/types';
+import type { LiveMessage, Presence, RobotEntry, RobotState, Task } from '../../shared/types';
 import { addTrailPoint, BATTERY_EVERY_MS, FINISHED_KEEP, FleetStore, TRAIL_MAX } from './fleetStore';
 
 let now = 1_000_000;
@@ -9,6 +9,8 @@ const clock = () => now;
 
 function state(x: number, y: number, stamp: number, extra: Partial<RobotState> = {}): RobotState {
   return {
+    protocol: 1,
+    seq: stamp,
     stamp_ms: stamp,
     pose: { x, y, yaw: 0, frame: 'map' },
     velocity: { linear: 0, angular: 0 },
@@ -33,10 +35,33 @@ function task(id: string, status: Task['status'], updated: number, extra: Partia
     goal: { pose: { x: 3, y: 1, yaw: 0 } },
     priority: 'normal',
     status,
+    parameters: {},
     progress: 0,
+    attempts: 0,
+    max_attempts: 3,
+    retries: 0,
+    failures: 0,
     created_ms: updated,
     updated_ms: updated,
+    history: [],
     ...extra,
+  };
+}
+
+/** A robot as `GET /api/robots` lists it. */
+function entry(id: string, presence: Presence, s: RobotState): RobotEntry {
+  return {
+    id,
+    presence,
+    legacy: false,
+    first_seen_ms: s.stamp_ms,
+    last_seen_ms: s.stamp_ms,
+    state: s,
+    robot_id: id,
+    pose: null,
+    battery: s.battery.percentage,
+    status: s.mode.toLowerCase(),
+    last_seen: s.stamp_ms / 1000,
   };
 }
 
@@ -145,13 +170,13 @@ describe('REST resync', () => {
     const started = now;
     now += 10;
     store.applyState('live', 'ONLINE', state(0, 0, 1)); // arrived while the request was in flight
-    store.replaceRobots([{ id: 'r1', presence: 'ONLINE', state: state(1, 1, 1) }], started);
+    store.replaceRobots([entry('r1', 'ONLINE', state(1, 1, 1))], started);
     expect(store.robotIds()).toEqual(['live', 'r1']);
   });
 
   it('keeps a live presence over the REST one while a live state is pending', () => {
     store.ingest(su('r1', state(1, 1, 20), 'ONLINE'));
-    store.replaceRobots([{ id: 'r1', presence: 'STALE', state: state(1, 1, 10) }], now);
+    store.replaceRobots([entry('r1', 'STALE', state(1, 1, 10))], now);
     store.flush();
     expect(store.robots.get('r1')!.presence).toBe('ONLINE');
     expect(store.robots.get('r1')!.state!.stamp_ms).toBe(20);

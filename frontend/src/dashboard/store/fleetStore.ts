@@ -225,7 +225,7 @@ export class FleetStore {
     for (const e of list) {
       seen.add(e.id);
       const pend = this.pending.get(e.id);
-      this.applyState(e.id, pend ? undefined : e.presence, e.state);
+      this.applyState(e.id, pend ? undefined : e.presence, e.state ?? null);
       this.robot(e.id).legacy = !!e.legacy;
     }
     for (const [id, r] of this.robots) {
