@@ -8,26 +8,23 @@
 //! itself too, at once), and relays the leader's task changes to its live clients.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
 use fms_msgs::codec::{self, JsonValue};
 use fms_msgs::keys;
-use fms_msgs::{
-    encode, unix_ms, RobotEvent, RobotId, RobotMode, SystemEvent, SystemEventKind, TaskId,
-};
+use fms_msgs::{encode, unix_ms, RobotEvent, RobotId, SystemEvent, SystemEventKind, TaskId};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::fleet::engine::{self, Effect, Refused, RobotView, TaskEngine, FLEET_ESTOP_SETTING};
 use crate::fleet::lease::Transition;
-use crate::fleet::registry::{Presence, PresenceChange, Registry};
+use crate::fleet::registry::{Presence, PresenceChange};
 use crate::fleet::tasks::{NewTask, Task, TaskError};
-use crate::hub::{Hub, LiveMessage};
+use crate::hub::LiveMessage;
 use crate::leader::Leadership;
 use crate::log_gate::{LogGate, LOG_EVERY_MS};
-use crate::metrics::Metrics;
-use crate::store::{AuditEntry, Batch, Fence, Store, StoreError, Write};
+use crate::state::ServerState;
+use crate::store::{AuditEntry, Fence, Store, StoreError, Write, WriteBatch};
 
 mod dialect;
 mod replica;
@@ -39,69 +36,6 @@ pub use safety::EstopDone;
 use safety::Unpersisted;
 
 use replica::{answer, ReplicaAnswer, RELAY_OVERLAP_MS};
-
-/// State shared by the HTTP handlers, the Zenoh ingest and the coordinator.
-pub struct Shared {
-    registry: RwLock<Registry>,
-    pub metrics: Metrics,
-    pub hub: Hub,
-    pub store: Arc<dyn Store>,
-    fleet_estop: AtomicBool,
-}
-
-impl Shared {
-    pub fn new(registry: Registry, store: Arc<dyn Store>, fleet_estop: bool) -> Self {
-        Self {
-            registry: RwLock::new(registry),
-            metrics: Metrics::default(),
-            hub: Hub::new(),
-            store,
-            fleet_estop: AtomicBool::new(fleet_estop),
-        }
-    }
-
-    /// Read access to the registry. A panic while holding the lock cannot leave the
-    /// registry half-updated in a harmful way (each update is one field write), so a
-    /// poisoned lock is used as is.
-    pub fn registry(&self) -> RwLockReadGuard<'_, Registry> {
-        self.registry.read().unwrap_or_else(|p| p.into_inner())
-    }
-
-    pub fn registry_mut(&self) -> RwLockWriteGuard<'_, Registry> {
-        self.registry.write().unwrap_or_else(|p| p.into_inner())
-    }
-
-    pub fn fleet_estop(&self) -> bool {
-        self.fleet_estop.load(Ordering::Relaxed)
-    }
-}
-
-/// Robots as the engine sees them.
-pub fn robot_views(reg: &Registry) -> Vec<RobotView> {
-    reg.robots()
-        .map(|e| {
-            let s = e.state.as_ref();
-            RobotView {
-                id: e.id.clone(),
-                online: e.presence == Presence::Online && s.is_some(),
-                // A legacy robot reports ERROR as the end of a failed task and takes the
-                // next one in that state (its protocol has no other way out of it).
-                idle: s.is_some_and(|s| {
-                    (matches!(s.mode, RobotMode::Idle | RobotMode::Charging)
-                        || (e.legacy && s.mode == RobotMode::Error))
-                        && s.task.is_none()
-                }),
-                estopped: s.is_some_and(|s| s.mode == RobotMode::Estopped),
-                charging: s.is_some_and(|s| s.battery.charging || s.mode == RobotMode::Charging),
-                battery: s.map_or(0.0, |s| s.battery.percentage),
-                x: s.map_or(0.0, |s| s.pose.x),
-                y: s.map_or(0.0, |s| s.pose.y),
-                current_task: s.and_then(|s| s.task.as_ref().map(|t| t.task_id.clone())),
-                legacy: e.legacy,
-            }
-        })
-        .collect()
-}
 
 /// A message for one robot (or the system key), to be published on Zenoh.
 #[derive(Debug, Clone, PartialEq)]
@@ -270,7 +204,7 @@ impl CoordinatorHandle {
 
 pub struct Coordinator {
     engine: TaskEngine,
-    shared: Arc<Shared>,
+    shared: Arc<ServerState>,
     out: mpsc::UnboundedSender<Outgoing>,
     rx: mpsc::UnboundedReceiver<Request>,
     /// `None`: the only server, always leading. `Some`: one of several replicas.
@@ -298,7 +232,7 @@ impl Coordinator {
     /// A replica starts as a follower with an empty engine; it loads the store when elected.
     pub fn new(
         engine: TaskEngine,
-        shared: Arc<Shared>,
+        shared: Arc<ServerState>,
         out: mpsc::UnboundedSender<Outgoing>,
         replica: Option<Arc<Leadership>>,
     ) -> (Self, CoordinatorHandle) {
@@ -332,7 +266,7 @@ impl Coordinator {
     }
 
     fn views(&self) -> Vec<RobotView> {
-        robot_views(&self.shared.registry())
+        self.shared.robot_views()
     }
 
     /// Whether this server runs the engine: the only server, or the replica in its term.
@@ -504,7 +438,7 @@ impl Coordinator {
         let mut extra = vec![audit(now, actor, action, None, None)];
         extra.extend(done.map(|rid| answer(rid, now, &ReplicaAnswer::Done { count: views.len() })));
         let fx = self.engine.set_fleet_estop(engage, &views, now);
-        self.shared.fleet_estop.store(engage, Ordering::Relaxed);
+        self.shared.set_fleet_estop(engage);
         let warning = self.apply_estop(fx, extra, now).await?;
         Ok(EstopDone {
             robots: views.len(),
@@ -603,9 +537,9 @@ impl Coordinator {
     /// fence among replicas), then the sends and live updates. If the commit fails nothing
     /// is sent.
     async fn apply(&mut self, fx: Vec<Effect>, extra: Vec<Write>) -> Result<(), CoordError> {
-        let mut batch = Batch {
+        let mut batch = WriteBatch {
             fence: self.fence()?,
-            ..Batch::default()
+            ..WriteBatch::default()
         };
         for effect in &fx {
             match effect {
@@ -684,7 +618,7 @@ impl Coordinator {
                 // An e-stop or release the store has not taken yet still holds.
                 let estop = self.unpersisted.fleet_estop().unwrap_or(estop);
                 self.engine.reload(open, cursors, estop, unix_ms());
-                self.shared.fleet_estop.store(estop, Ordering::Relaxed);
+                self.shared.set_fleet_estop(estop);
                 tracing::warn!("task engine reloaded from the store after a failed write");
             }
             Err(e) if self.store_failing => {

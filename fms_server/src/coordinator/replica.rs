@@ -121,7 +121,7 @@ impl Coordinator {
                     Ok((open, cursors, estop)) => {
                         let n = open.len();
                         self.engine.reload(open, cursors, estop, now);
-                        self.shared.fleet_estop.store(estop, Ordering::Relaxed);
+                        self.shared.set_fleet_estop(estop);
                         self.term = Some(token);
                         self.shared.metrics.set_leader(Some(token));
                         tracing::info!(
@@ -418,7 +418,7 @@ impl Coordinator {
         engine::check_new(self.engine.params(), &new, &views, |_| false)?;
         let key = new.idempotency_key.clone();
         let task = engine::new_task(self.engine.params(), id, new, now);
-        let batch = Batch {
+        let batch = WriteBatch {
             writes: vec![Write::Task(task.clone()), create_audit(now, actor, &task)],
             fence: None,
         };
@@ -488,7 +488,7 @@ impl Coordinator {
         }
         if let Ok(v) = store.setting(FLEET_ESTOP_SETTING).await {
             let on = v.and_then(|v| v.as_bool()).unwrap_or(false);
-            self.shared.fleet_estop.store(on, Ordering::Relaxed);
+            self.shared.set_fleet_estop(on);
         }
     }
 }

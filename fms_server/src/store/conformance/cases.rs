@@ -638,7 +638,7 @@ pub(super) async fn batch_is_atomic(h: Harness) {
     assert_eq!(store.get_task(&tid("t-clash")).await.unwrap(), None);
 
     // An empty batch is fine.
-    store.commit(&Batch::default()).await.unwrap();
+    store.commit(&WriteBatch::default()).await.unwrap();
 }
 
 pub(super) async fn reopen_keeps_everything(h: Harness) {
@@ -832,7 +832,7 @@ pub(super) async fn lease_is_exclusive_and_tokens_fence(h: Harness) {
 pub(super) async fn fenced_batch_writes_nothing(h: Harness) {
     let store = h.open().await;
     let token = store.acquire_lease("a", 60_000).await.unwrap().unwrap();
-    let fenced = |holder: &str, token: u64, id: &str| Batch {
+    let fenced = |holder: &str, token: u64, id: &str| WriteBatch {
         writes: vec![Write::Task(task(id, 1))],
         fence: Some(Fence {
             holder: holder.into(),
