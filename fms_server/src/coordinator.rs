@@ -3,20 +3,19 @@
 //! and live updates.
 //!
 //! Among replicas (`[replicas]`), only the one holding the dispatch lease runs the engine
-//! and sends commands, writing under its fence. A follower creates tasks straight in the
-//! store, leaves cancels and e-stops there as requests for the leader (it sends an e-stop
-//! itself too, at once), and relays the leader's task changes to its live clients.
+//! and sends commands, writing under its fence (`replica`); leadership arrives as
+//! [`Request::Leadership`] messages. A follower's share of the work is its own type
+//! (`follower`): it creates tasks straight in the store, leaves cancels and e-stops there
+//! as requests for the leader (`forwarded`), and relays the leader's task changes.
 
-use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use fms_msgs::codec::{self, JsonValue};
 use fms_msgs::keys;
 use fms_msgs::{encode, unix_ms, RobotEvent, RobotId, SystemEvent, SystemEventKind, TaskId};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::fleet::engine::{self, Effect, Refused, RobotView, TaskEngine, FLEET_ESTOP_SETTING};
+use crate::fleet::engine::{Effect, Refused, RobotView, TaskEngine, FLEET_ESTOP_SETTING};
 use crate::fleet::lease::Transition;
 use crate::fleet::registry::{Presence, PresenceChange};
 use crate::fleet::tasks::{NewTask, Task, TaskError};
@@ -24,18 +23,21 @@ use crate::hub::LiveMessage;
 use crate::leader::Leadership;
 use crate::log_gate::{LogGate, LOG_EVERY_MS};
 use crate::state::ServerState;
-use crate::store::{AuditEntry, Fence, Store, StoreError, Write, WriteBatch};
+use crate::store::{AuditEntry, Store, StoreError, Write, WriteBatch};
 
 mod dialect;
+mod follower;
+mod forwarded;
 mod replica;
 mod safety;
 
-use dialect::Command;
+use dialect::{Command, Outbox};
+use follower::Follower;
+use forwarded::{answer, ReplicaAnswer};
+use replica::Replica;
 
 pub use safety::EstopDone;
 use safety::Unpersisted;
-
-use replica::{answer, ReplicaAnswer, RELAY_OVERLAP_MS};
 
 /// A message for one robot (or the system key), to be published on Zenoh.
 #[derive(Debug, Clone, PartialEq)]
@@ -205,17 +207,10 @@ impl CoordinatorHandle {
 pub struct Coordinator {
     engine: TaskEngine,
     shared: Arc<ServerState>,
-    out: mpsc::UnboundedSender<Outgoing>,
+    outbox: Outbox,
     rx: mpsc::UnboundedReceiver<Request>,
     /// `None`: the only server, always leading. `Some`: one of several replicas.
-    replica: Option<Arc<Leadership>>,
-    /// The lease term this replica leads in (replicas only).
-    term: Option<u64>,
-    /// Followers: the task changes already relayed (task, updated_ms) and how far they got.
-    relayed: HashMap<TaskId, u64>,
-    relay_from: u64,
-    /// Followers: the store failed the last relay (logged once, not every tick).
-    relay_failing: bool,
+    replica: Option<Replica>,
     /// The last commit failed (an outage is logged when it starts and ends, not per write).
     store_failing: bool,
     /// E-stops and releases sent to robots whose writes the store refused: retried every
@@ -240,16 +235,18 @@ impl Coordinator {
         if replica.is_none() {
             shared.metrics.set_leader(Some(0));
         }
+        let outbox = Outbox::new(out, shared.clone());
+        let replica = replica.map(|leadership| Replica {
+            leadership,
+            term: None,
+            follower: Follower::new(shared.clone(), outbox.clone()),
+        });
         let me = Self {
             engine,
             shared,
-            out,
+            outbox,
             rx,
             replica,
-            term: None,
-            relayed: HashMap::new(),
-            relay_from: unix_ms().saturating_sub(RELAY_OVERLAP_MS),
-            relay_failing: false,
             store_failing: false,
             unpersisted: Unpersisted::default(),
             implausible_log: LogGate::new(LOG_EVERY_MS),
@@ -269,9 +266,14 @@ impl Coordinator {
         self.shared.robot_views()
     }
 
+    /// The lease term this replica leads in (replicas only).
+    fn term(&self) -> Option<u64> {
+        self.replica.as_ref().and_then(|r| r.term)
+    }
+
     /// Whether this server runs the engine: the only server, or the replica in its term.
     fn leading(&self) -> bool {
-        self.replica.is_none() || self.term.is_some()
+        self.replica.is_none() || self.term().is_some()
     }
 
     async fn handle(&mut self, req: Request) {
@@ -280,12 +282,12 @@ impl Coordinator {
             self.on_transition(t, now).await;
             return;
         }
-        if matches!(req, Request::Tick) && self.term.is_some() && !self.may_send() {
+        if matches!(req, Request::Tick) && self.term().is_some() && !self.may_send() {
             // The lease loop may be stuck on an unreachable database: do not wait for it.
             self.step_down(now, "the lease ran out before it could be renewed");
         }
-        if !self.leading() {
-            self.follow(req, now).await;
+        if let Some(r) = self.replica.as_mut().filter(|r| r.term.is_none()) {
+            r.follower.handle(req, now, self.engine.params()).await;
             return;
         }
         match req {
@@ -473,7 +475,7 @@ impl Coordinator {
         now: u64,
         actor: String,
     ) -> Result<Created, CoordError> {
-        if let Some(created) = self.replay(&new).await? {
+        if let Some(created) = replay(&*self.shared.store, &new).await? {
             return Ok(created);
         }
         let views = self.views();
@@ -484,18 +486,6 @@ impl Coordinator {
             task,
             replayed: false,
         })
-    }
-
-    /// The task an earlier request with the same idempotency key created, if any.
-    async fn replay(&self, new: &NewTask) -> Result<Option<Created>, CoordError> {
-        let Some(key) = &new.idempotency_key else {
-            return Ok(None);
-        };
-        let task = self.shared.store.task_by_idempotency_key(key).await?;
-        Ok(task.map(|task| Created {
-            task,
-            replayed: true,
-        }))
     }
 
     /// A cancel for a task that is no longer open: finished tasks answer INVALID_STATE.
@@ -650,23 +640,42 @@ impl Coordinator {
         self.shared
             .hub
             .publish(None, &LiveMessage::SystemEvent { event: &event });
-        self.send(keys::SYSTEM_EVENT.to_owned(), encode(&event));
+        let msg = Outgoing {
+            key: keys::SYSTEM_EVENT.to_owned(),
+            payload: encode(&event),
+        };
+        self.send_message(msg, false);
     }
 
-    /// Publishes a command, unless this replica does not (or no longer) lead.
-    fn send(&self, key: String, payload: Vec<u8>) {
-        if !self.may_send() {
+    /// Publishes a command in the robot's protocol; `always`: whatever this replica's role
+    /// (e-stops).
+    fn send_command(&self, robot: &RobotId, cmd: Command<'_>, always: bool) {
+        if let Some(msg) = self.outbox.command(robot, cmd) {
+            self.send_message(msg, always);
+        }
+    }
+
+    /// Publishes a message, unless this replica does not (or no longer) lead and the
+    /// message is not one to send `always`.
+    fn send_message(&self, msg: Outgoing, always: bool) {
+        if !always && !self.may_send() {
             self.shared.metrics.command_suppressed();
             return;
         }
-        self.send_always(key, payload);
+        self.outbox.send(msg);
     }
+}
 
-    /// Publishes whatever the role (a follower's e-stop).
-    fn send_always(&self, key: String, payload: Vec<u8>) {
-        self.shared.metrics.command_sent();
-        let _ = self.out.send(Outgoing { key, payload });
-    }
+/// The task an earlier request with the same idempotency key created, if any.
+async fn replay(store: &dyn Store, new: &NewTask) -> Result<Option<Created>, CoordError> {
+    let Some(key) = &new.idempotency_key else {
+        return Ok(None);
+    };
+    let task = store.task_by_idempotency_key(key).await?;
+    Ok(task.map(|task| Created {
+        task,
+        replayed: true,
+    }))
 }
 
 fn presence_event(change: &PresenceChange) -> SystemEventKind {
