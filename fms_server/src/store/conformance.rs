@@ -231,7 +231,11 @@ where
 }
 
 mod cases;
+mod commits;
+mod replicas;
 use cases::*;
+use commits::*;
+use replicas::*;
 
 /// Instantiates every test of the suite once per backend; `sql:` tests only for the SQL
 /// backends (they make the database refuse writes, which the memory store never does).
