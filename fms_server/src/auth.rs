@@ -24,7 +24,7 @@ use fms_msgs::codec;
 use serde::{Deserialize, Serialize};
 
 use crate::ratelimit::{Decision, FailureLimiter, FailureLimits, Throttled};
-use crate::store::{Batch, Store, StoreError, Write};
+use crate::store::{Store, StoreError, Write, WriteBatch};
 pub use verifier::{Busy, Verifier, MAX_M_COST_KIB};
 
 /// How long a verified API key is trusted without reading its record again. A key revoked
@@ -289,7 +289,7 @@ impl Keys {
             created_ms: fms_msgs::unix_ms(),
             revoked_ms: None,
         };
-        let mut batch = Batch::default();
+        let mut batch = WriteBatch::default();
         batch.push(Write::Setting {
             key: format!("{KEY_PREFIX}{id}"),
             value: codec::to_value(&record),
@@ -323,7 +323,7 @@ impl Keys {
         };
         if record.revoked_ms.is_none() {
             record.revoked_ms = Some(fms_msgs::unix_ms());
-            let mut batch = Batch::default();
+            let mut batch = WriteBatch::default();
             batch.push(Write::Setting {
                 key: format!("{KEY_PREFIX}{id}"),
                 value: codec::to_value(&record),

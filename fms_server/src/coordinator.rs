@@ -3,105 +3,42 @@
 //! and live updates.
 //!
 //! Among replicas (`[replicas]`), only the one holding the dispatch lease runs the engine
-//! and sends commands, writing under its fence. A follower creates tasks straight in the
-//! store, leaves cancels and e-stops there as requests for the leader (it sends an e-stop
-//! itself too, at once), and relays the leader's task changes to its live clients.
+//! and sends commands, writing under its fence (`replica`); leadership arrives as
+//! [`Request::Leadership`] messages. A follower's share of the work is its own type
+//! (`follower`): it creates tasks straight in the store, leaves cancels and e-stops there
+//! as requests for the leader (`forwarded`), and relays the leader's task changes.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
-use std::time::Duration;
+use std::sync::Arc;
 
 use fms_msgs::codec::{self, JsonValue};
 use fms_msgs::keys;
-use fms_msgs::{
-    encode, unix_ms, RobotEvent, RobotId, RobotMode, SystemEvent, SystemEventKind, TaskId,
-};
-use tokio::sync::{mpsc, oneshot};
+use fms_msgs::{encode, unix_ms, RobotId, SystemEvent, SystemEventKind, TaskId};
+use tokio::sync::mpsc;
 
-use crate::fleet::engine::{self, Effect, Refused, RobotView, TaskEngine, FLEET_ESTOP_SETTING};
-use crate::fleet::lease::Transition;
-use crate::fleet::registry::{Presence, PresenceChange, Registry};
+use crate::fleet::engine::{Effect, Refused, RobotView, TaskEngine, FLEET_ESTOP_SETTING};
+use crate::fleet::registry::{Presence, PresenceChange};
 use crate::fleet::tasks::{NewTask, Task, TaskError};
-use crate::hub::{Hub, LiveMessage};
+use crate::hub::LiveMessage;
 use crate::leader::Leadership;
 use crate::log_gate::{LogGate, LOG_EVERY_MS};
-use crate::metrics::Metrics;
-use crate::store::{AuditEntry, Batch, Fence, Store, StoreError, Write};
+use crate::state::ServerState;
+use crate::store::{AuditEntry, Store, StoreError, Write, WriteBatch};
 
 mod dialect;
+mod follower;
+mod forwarded;
 mod replica;
+mod request;
 mod safety;
 
-use dialect::Command;
+use dialect::{Command, Outbox};
+use follower::Follower;
+use forwarded::{answer, ReplicaAnswer};
+use replica::Replica;
 
+pub use request::{CoordError, CoordinatorHandle, Created, Request};
 pub use safety::EstopDone;
 use safety::Unpersisted;
-
-use replica::{answer, ReplicaAnswer, RELAY_OVERLAP_MS};
-
-/// State shared by the HTTP handlers, the Zenoh ingest and the coordinator.
-pub struct Shared {
-    registry: RwLock<Registry>,
-    pub metrics: Metrics,
-    pub hub: Hub,
-    pub store: Arc<dyn Store>,
-    fleet_estop: AtomicBool,
-}
-
-impl Shared {
-    pub fn new(registry: Registry, store: Arc<dyn Store>, fleet_estop: bool) -> Self {
-        Self {
-            registry: RwLock::new(registry),
-            metrics: Metrics::default(),
-            hub: Hub::new(),
-            store,
-            fleet_estop: AtomicBool::new(fleet_estop),
-        }
-    }
-
-    /// Read access to the registry. A panic while holding the lock cannot leave the
-    /// registry half-updated in a harmful way (each update is one field write), so a
-    /// poisoned lock is used as is.
-    pub fn registry(&self) -> RwLockReadGuard<'_, Registry> {
-        self.registry.read().unwrap_or_else(|p| p.into_inner())
-    }
-
-    pub fn registry_mut(&self) -> RwLockWriteGuard<'_, Registry> {
-        self.registry.write().unwrap_or_else(|p| p.into_inner())
-    }
-
-    pub fn fleet_estop(&self) -> bool {
-        self.fleet_estop.load(Ordering::Relaxed)
-    }
-}
-
-/// Robots as the engine sees them.
-pub fn robot_views(reg: &Registry) -> Vec<RobotView> {
-    reg.robots()
-        .map(|e| {
-            let s = e.state.as_ref();
-            RobotView {
-                id: e.id.clone(),
-                online: e.presence == Presence::Online && s.is_some(),
-                // A legacy robot reports ERROR as the end of a failed task and takes the
-                // next one in that state (its protocol has no other way out of it).
-                idle: s.is_some_and(|s| {
-                    (matches!(s.mode, RobotMode::Idle | RobotMode::Charging)
-                        || (e.legacy && s.mode == RobotMode::Error))
-                        && s.task.is_none()
-                }),
-                estopped: s.is_some_and(|s| s.mode == RobotMode::Estopped),
-                charging: s.is_some_and(|s| s.battery.charging || s.mode == RobotMode::Charging),
-                battery: s.map_or(0.0, |s| s.battery.percentage),
-                x: s.map_or(0.0, |s| s.pose.x),
-                y: s.map_or(0.0, |s| s.pose.y),
-                current_task: s.and_then(|s| s.task.as_ref().map(|t| t.task_id.clone())),
-                legacy: e.legacy,
-            }
-        })
-        .collect()
-}
 
 /// A message for one robot (or the system key), to be published on Zenoh.
 #[derive(Debug, Clone, PartialEq)]
@@ -110,178 +47,13 @@ pub struct Outgoing {
     pub payload: Vec<u8>,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum CoordError {
-    #[error(transparent)]
-    Task(#[from] TaskError),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error("the coordinator has stopped")]
-    Stopped,
-    /// A replica lost the dispatch lease while carrying out the request.
-    #[error("this replica no longer holds the dispatch lease; retry the request")]
-    NotLeader,
-    /// A follower's request found no leader to carry it out in time; it stays queued.
-    #[error("no replica took the request within {0} s (is one leading?); it stays queued and will be carried out when a leader takes over")]
-    NoLeader(u64),
-    /// The leader could not carry out a follower's request.
-    #[error("the leading replica could not carry out the request: {0}")]
-    Replica(String),
-}
-
-type Reply<T> = oneshot::Sender<Result<T, CoordError>>;
-
-/// What the coordinator is asked to do.
-#[derive(Debug)]
-pub enum Request {
-    CreateTask {
-        id: TaskId,
-        new: NewTask,
-        actor: String,
-        reply: Reply<Created>,
-    },
-    CancelTask {
-        id: TaskId,
-        actor: String,
-        reply: Reply<Task>,
-    },
-    CancelRobot {
-        robot: RobotId,
-        actor: String,
-        reply: Reply<()>,
-    },
-    FleetEstop {
-        engage: bool,
-        actor: String,
-        reply: Reply<EstopDone>,
-    },
-    RobotEstop {
-        robot: RobotId,
-        engage: bool,
-        actor: String,
-        reply: Reply<EstopDone>,
-    },
-    /// A robot's teleop lease changed hands (seen in its state): audited.
-    TeleopLease {
-        robot: RobotId,
-        operator: Option<String>,
-    },
-    RobotEvent {
-        robot: RobotId,
-        event: RobotEvent,
-    },
-    /// A legacy robot's status report (`state/status` with a task-protocol word).
-    LegacyStatus {
-        robot: RobotId,
-        report: crate::fleet::legacy::LegacyReport,
-    },
-    Presence(PresenceChange),
-    Tick,
-    /// This replica started or stopped leading.
-    Leadership(Transition),
-}
-
-/// A created task, or the one an earlier request with the same idempotency key created.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Created {
-    pub task: Task,
-    pub replayed: bool,
-}
-
-/// The sending side, cloned into HTTP handlers and Zenoh callbacks.
-#[derive(Debug, Clone)]
-pub struct CoordinatorHandle {
-    tx: mpsc::UnboundedSender<Request>,
-}
-
-impl CoordinatorHandle {
-    /// Fire and forget (events, presence, ticks).
-    pub fn send(&self, req: Request) {
-        let _ = self.tx.send(req);
-    }
-
-    /// Like `send`; false once the coordinator has stopped.
-    pub fn try_send(&self, req: Request) -> bool {
-        self.tx.send(req).is_ok()
-    }
-
-    async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Request) -> Result<T, CoordError> {
-        let (tx, rx) = oneshot::channel();
-        self.tx.send(make(tx)).map_err(|_| CoordError::Stopped)?;
-        rx.await.map_err(|_| CoordError::Stopped)?
-    }
-
-    /// Creates a task on behalf of `actor` (who is written to the audit).
-    pub async fn create_task(&self, new: NewTask, actor: &str) -> Result<Created, CoordError> {
-        let id = TaskId::new(uuid::Uuid::new_v4().to_string()).expect("a UUID is a valid task id");
-        let actor = actor.to_owned();
-        self.ask(|reply| Request::CreateTask {
-            id,
-            new,
-            actor,
-            reply,
-        })
-        .await
-    }
-
-    pub async fn cancel_task(&self, id: TaskId, actor: &str) -> Result<Task, CoordError> {
-        let actor = actor.to_owned();
-        self.ask(|reply| Request::CancelTask { id, actor, reply })
-            .await
-    }
-
-    pub async fn cancel_robot(&self, robot: RobotId, actor: &str) -> Result<(), CoordError> {
-        let actor = actor.to_owned();
-        self.ask(|reply| Request::CancelRobot {
-            robot,
-            actor,
-            reply,
-        })
-        .await
-    }
-
-    /// Engages or releases the fleet e-stop: sent to the robots first, then persisted.
-    pub async fn fleet_estop(&self, engage: bool, actor: &str) -> Result<EstopDone, CoordError> {
-        let actor = actor.to_owned();
-        self.ask(|reply| Request::FleetEstop {
-            engage,
-            actor,
-            reply,
-        })
-        .await
-    }
-
-    pub async fn robot_estop(
-        &self,
-        robot: RobotId,
-        engage: bool,
-        actor: &str,
-    ) -> Result<EstopDone, CoordError> {
-        let actor = actor.to_owned();
-        self.ask(|reply| Request::RobotEstop {
-            robot,
-            engage,
-            actor,
-            reply,
-        })
-        .await
-    }
-}
-
 pub struct Coordinator {
     engine: TaskEngine,
-    shared: Arc<Shared>,
-    out: mpsc::UnboundedSender<Outgoing>,
+    shared: Arc<ServerState>,
+    outbox: Outbox,
     rx: mpsc::UnboundedReceiver<Request>,
     /// `None`: the only server, always leading. `Some`: one of several replicas.
-    replica: Option<Arc<Leadership>>,
-    /// The lease term this replica leads in (replicas only).
-    term: Option<u64>,
-    /// Followers: the task changes already relayed (task, updated_ms) and how far they got.
-    relayed: HashMap<TaskId, u64>,
-    relay_from: u64,
-    /// Followers: the store failed the last relay (logged once, not every tick).
-    relay_failing: bool,
+    replica: Option<Replica>,
     /// The last commit failed (an outage is logged when it starts and ends, not per write).
     store_failing: bool,
     /// E-stops and releases sent to robots whose writes the store refused: retried every
@@ -298,7 +70,7 @@ impl Coordinator {
     /// A replica starts as a follower with an empty engine; it loads the store when elected.
     pub fn new(
         engine: TaskEngine,
-        shared: Arc<Shared>,
+        shared: Arc<ServerState>,
         out: mpsc::UnboundedSender<Outgoing>,
         replica: Option<Arc<Leadership>>,
     ) -> (Self, CoordinatorHandle) {
@@ -306,22 +78,24 @@ impl Coordinator {
         if replica.is_none() {
             shared.metrics.set_leader(Some(0));
         }
+        let outbox = Outbox::new(out, shared.clone());
+        let replica = replica.map(|leadership| Replica {
+            leadership,
+            term: None,
+            follower: Follower::new(shared.clone(), outbox.clone()),
+        });
         let me = Self {
             engine,
             shared,
-            out,
+            outbox,
             rx,
             replica,
-            term: None,
-            relayed: HashMap::new(),
-            relay_from: unix_ms().saturating_sub(RELAY_OVERLAP_MS),
-            relay_failing: false,
             store_failing: false,
             unpersisted: Unpersisted::default(),
             implausible_log: LogGate::new(LOG_EVERY_MS),
             unknown_log: LogGate::new(LOG_EVERY_MS),
         };
-        (me, CoordinatorHandle { tx })
+        (me, CoordinatorHandle::new(tx))
     }
 
     /// Serves requests until every handle is dropped.
@@ -332,12 +106,17 @@ impl Coordinator {
     }
 
     fn views(&self) -> Vec<RobotView> {
-        robot_views(&self.shared.registry())
+        self.shared.robot_views()
+    }
+
+    /// The lease term this replica leads in (replicas only).
+    fn term(&self) -> Option<u64> {
+        self.replica.as_ref().and_then(|r| r.term)
     }
 
     /// Whether this server runs the engine: the only server, or the replica in its term.
     fn leading(&self) -> bool {
-        self.replica.is_none() || self.term.is_some()
+        self.replica.is_none() || self.term().is_some()
     }
 
     async fn handle(&mut self, req: Request) {
@@ -346,12 +125,12 @@ impl Coordinator {
             self.on_transition(t, now).await;
             return;
         }
-        if matches!(req, Request::Tick) && self.term.is_some() && !self.may_send() {
+        if matches!(req, Request::Tick) && self.term().is_some() && !self.may_send() {
             // The lease loop may be stuck on an unreachable database: do not wait for it.
             self.step_down(now, "the lease ran out before it could be renewed");
         }
-        if !self.leading() {
-            self.follow(req, now).await;
+        if let Some(r) = self.replica.as_mut().filter(|r| r.term.is_none()) {
+            r.follower.handle(req, now, self.engine.params()).await;
             return;
         }
         match req {
@@ -504,7 +283,7 @@ impl Coordinator {
         let mut extra = vec![audit(now, actor, action, None, None)];
         extra.extend(done.map(|rid| answer(rid, now, &ReplicaAnswer::Done { count: views.len() })));
         let fx = self.engine.set_fleet_estop(engage, &views, now);
-        self.shared.fleet_estop.store(engage, Ordering::Relaxed);
+        self.shared.set_fleet_estop(engage);
         let warning = self.apply_estop(fx, extra, now).await?;
         Ok(EstopDone {
             robots: views.len(),
@@ -539,7 +318,7 @@ impl Coordinator {
         now: u64,
         actor: String,
     ) -> Result<Created, CoordError> {
-        if let Some(created) = self.replay(&new).await? {
+        if let Some(created) = replay(&*self.shared.store, &new).await? {
             return Ok(created);
         }
         let views = self.views();
@@ -550,18 +329,6 @@ impl Coordinator {
             task,
             replayed: false,
         })
-    }
-
-    /// The task an earlier request with the same idempotency key created, if any.
-    async fn replay(&self, new: &NewTask) -> Result<Option<Created>, CoordError> {
-        let Some(key) = &new.idempotency_key else {
-            return Ok(None);
-        };
-        let task = self.shared.store.task_by_idempotency_key(key).await?;
-        Ok(task.map(|task| Created {
-            task,
-            replayed: true,
-        }))
     }
 
     /// A cancel for a task that is no longer open: finished tasks answer INVALID_STATE.
@@ -603,9 +370,9 @@ impl Coordinator {
     /// fence among replicas), then the sends and live updates. If the commit fails nothing
     /// is sent.
     async fn apply(&mut self, fx: Vec<Effect>, extra: Vec<Write>) -> Result<(), CoordError> {
-        let mut batch = Batch {
+        let mut batch = WriteBatch {
             fence: self.fence()?,
-            ..Batch::default()
+            ..WriteBatch::default()
         };
         for effect in &fx {
             match effect {
@@ -684,7 +451,7 @@ impl Coordinator {
                 // An e-stop or release the store has not taken yet still holds.
                 let estop = self.unpersisted.fleet_estop().unwrap_or(estop);
                 self.engine.reload(open, cursors, estop, unix_ms());
-                self.shared.fleet_estop.store(estop, Ordering::Relaxed);
+                self.shared.set_fleet_estop(estop);
                 tracing::warn!("task engine reloaded from the store after a failed write");
             }
             Err(e) if self.store_failing => {
@@ -716,23 +483,42 @@ impl Coordinator {
         self.shared
             .hub
             .publish(None, &LiveMessage::SystemEvent { event: &event });
-        self.send(keys::SYSTEM_EVENT.to_owned(), encode(&event));
+        let msg = Outgoing {
+            key: keys::SYSTEM_EVENT.to_owned(),
+            payload: encode(&event),
+        };
+        self.send_message(msg, false);
     }
 
-    /// Publishes a command, unless this replica does not (or no longer) lead.
-    fn send(&self, key: String, payload: Vec<u8>) {
-        if !self.may_send() {
+    /// Publishes a command in the robot's protocol; `always`: whatever this replica's role
+    /// (e-stops).
+    fn send_command(&self, robot: &RobotId, cmd: Command<'_>, always: bool) {
+        if let Some(msg) = self.outbox.command(robot, cmd) {
+            self.send_message(msg, always);
+        }
+    }
+
+    /// Publishes a message, unless this replica does not (or no longer) lead and the
+    /// message is not one to send `always`.
+    fn send_message(&self, msg: Outgoing, always: bool) {
+        if !always && !self.may_send() {
             self.shared.metrics.command_suppressed();
             return;
         }
-        self.send_always(key, payload);
+        self.outbox.send(msg);
     }
+}
 
-    /// Publishes whatever the role (a follower's e-stop).
-    fn send_always(&self, key: String, payload: Vec<u8>) {
-        self.shared.metrics.command_sent();
-        let _ = self.out.send(Outgoing { key, payload });
-    }
+/// The task an earlier request with the same idempotency key created, if any.
+async fn replay(store: &dyn Store, new: &NewTask) -> Result<Option<Created>, CoordError> {
+    let Some(key) = &new.idempotency_key else {
+        return Ok(None);
+    };
+    let task = store.task_by_idempotency_key(key).await?;
+    Ok(task.map(|task| Created {
+        task,
+        replayed: true,
+    }))
 }
 
 fn presence_event(change: &PresenceChange) -> SystemEventKind {

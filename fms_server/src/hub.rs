@@ -68,12 +68,12 @@ pub fn state_update_text(robot_id: &RobotId, presence: Presence, state_json: &[u
 /// Frames waiting for the next batch: each robot's state is kept once, at the place its
 /// first state took; everything else is kept in order.
 #[derive(Debug, Default)]
-pub struct Batch {
+pub struct FrameBatch {
     items: Vec<Utf8Bytes>,
     state_at: HashMap<RobotId, usize>,
 }
 
-impl Batch {
+impl FrameBatch {
     pub fn push(&mut self, frame: Frame) {
         match (frame.is_state, frame.robot) {
             (true, Some(robot)) => match self.state_at.get(&robot) {
@@ -116,7 +116,7 @@ const SHARED_CAPACITY: usize = 16;
 #[derive(Debug)]
 struct Batcher {
     every_ms: u64,
-    pending: Mutex<Batch>,
+    pending: Mutex<FrameBatch>,
     tx: broadcast::Sender<Utf8Bytes>,
 }
 
@@ -292,7 +292,7 @@ mod tests {
 
     #[test]
     fn batches_keep_the_latest_state_per_robot_and_every_other_message() {
-        let mut b = Batch::default();
+        let mut b = FrameBatch::default();
         assert!(b.is_empty());
         b.push(frame(Some("a"), r#"{"s":"a1"}"#, true));
         b.push(frame(Some("b"), r#"{"s":"b1"}"#, true));

@@ -1,21 +1,21 @@
 //! A replica's dispatch lease, driven: takes or renews the lease in the store every
-//! `renew_ms`, feeds the answers to [`LeaseState`], and tells the coordinator when this
-//! replica starts or stops leading. The coordinator asks [`Leadership::fence`] before every
-//! write and every command, so a replica whose lease ran out stops at once, even while
-//! this loop is stuck waiting for an unreachable database.
+//! `renew_ms`, feeds the answers to [`DispatchLease`], and tells whoever wired it (the
+//! server passes them on to the coordinator as messages) when this replica starts or stops
+//! leading. The coordinator asks [`Leadership::fence`] before every write and every
+//! command, so a replica whose lease ran out stops at once, even while this loop is stuck
+//! waiting for an unreachable database.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crate::coordinator::{CoordinatorHandle, Request};
-use crate::fleet::lease::{LeaseParams, LeaseState, Transition};
+use crate::fleet::lease::{DispatchLease, LeaseParams, Transition};
 use crate::store::{Fence, Store};
 
 /// This replica's hold on the dispatch lease, shared by the lease loop and the coordinator.
 #[derive(Debug)]
 pub struct Leadership {
     holder: String,
-    state: Mutex<LeaseState>,
+    state: Mutex<DispatchLease>,
     /// Origin of the monotonic milliseconds fed to the state machine.
     base: Instant,
 }
@@ -24,7 +24,7 @@ impl Leadership {
     pub fn new(holder: String, params: LeaseParams) -> Self {
         Self {
             holder,
-            state: Mutex::new(LeaseState::new(params)),
+            state: Mutex::new(DispatchLease::new(params)),
             base: Instant::now(),
         }
     }
@@ -37,7 +37,7 @@ impl Leadership {
         u64::try_from(self.base.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
-    fn state(&self) -> MutexGuard<'_, LeaseState> {
+    fn state(&self) -> MutexGuard<'_, DispatchLease> {
         // Each update is one assignment: a panic elsewhere cannot leave it half-done.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -61,8 +61,13 @@ impl Leadership {
     }
 }
 
-/// Takes or renews the lease every `renew_ms` until the coordinator stops.
-pub async fn run(leadership: Arc<Leadership>, store: Arc<dyn Store>, coord: CoordinatorHandle) {
+/// Takes or renews the lease every `renew_ms`, telling `transition` when this replica starts
+/// or stops leading, until `transition` returns false (its receiver has stopped).
+pub async fn run(
+    leadership: Arc<Leadership>,
+    store: Arc<dyn Store>,
+    transition: impl Fn(Transition) -> bool,
+) {
     let params = leadership.params();
     let mut tick = tokio::time::interval(Duration::from_millis(params.renew_ms));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -111,7 +116,7 @@ pub async fn run(leadership: Arc<Leadership>, store: Arc<dyn Store>, coord: Coor
             }
         };
         for t in transitions {
-            if !coord.try_send(Request::Leadership(t)) {
+            if !transition(t) {
                 return;
             }
         }

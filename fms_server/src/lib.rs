@@ -1,7 +1,8 @@
 //! fms fleet server: ingests robot state and events from Zenoh, runs the task engine,
 //! and serves the REST/WebSocket API.
 //!
-//! `fleet` is the pure domain; `coordinator` applies its effects; `link` is Zenoh;
+//! `fleet` is the pure domain; `coordinator` applies its effects; `state` is what the
+//! HTTP handlers, the Zenoh ingest, the ticker and the coordinator share; `link` is Zenoh;
 //! `http` is axum; `store` is persistence; `hub` fans out live updates.
 
 pub mod auth;
@@ -19,6 +20,7 @@ pub mod map;
 pub mod metrics;
 pub mod phone;
 pub mod ratelimit;
+pub mod state;
 pub mod store;
 
 use std::future::Future;
@@ -31,9 +33,10 @@ use tokio::net::TcpListener;
 pub use config::ServerConfig;
 pub use http::{app, AppState, HttpOptions};
 
-use coordinator::{Coordinator, Request, Shared};
+use coordinator::{Coordinator, Request};
 use fleet::engine::{TaskEngine, FLEET_ESTOP_SETTING};
 use fleet::registry::Registry;
+use state::ServerState;
 
 /// How often presence staleness is re-evaluated and dispatch retried.
 const TICK: Duration = Duration::from_millis(250);
@@ -131,7 +134,7 @@ impl Server {
         let session = link::open(&config.zenoh, config.zenoh_config.as_deref())
             .await
             .map_err(ServerError::Zenoh)?;
-        let shared = Arc::new(Shared::new(
+        let shared = Arc::new(ServerState::new(
             Registry::new(config.presence),
             store,
             fleet_estop,
@@ -144,7 +147,10 @@ impl Server {
             .map_err(ServerError::Zenoh)?;
         tokio::spawn(coordinator.run());
         let lease = leadership.map(|l| {
-            let task = tokio::spawn(leader::run(l.clone(), shared.store.clone(), coord.clone()));
+            // Leadership reaches the coordinator as messages.
+            let coord = coord.clone();
+            let transition = move |t| coord.try_send(Request::Leadership(t));
+            let task = tokio::spawn(leader::run(l.clone(), shared.store.clone(), transition));
             (l, task)
         });
         tokio::spawn(link::publish_outgoing(session.clone(), out_rx));
@@ -154,7 +160,7 @@ impl Server {
                 let mut tick = tokio::time::interval(TICK);
                 loop {
                     tick.tick().await;
-                    let changes = shared.registry_mut().tick(unix_ms());
+                    let changes = shared.tick_presence(unix_ms());
                     for change in changes {
                         coord.send(Request::Presence(change));
                     }

@@ -11,11 +11,12 @@ use tokio::sync::mpsc;
 use zenoh::sample::{Sample, SampleKind};
 use zenoh::{Config, Session};
 
-use crate::coordinator::{CoordinatorHandle, Outgoing, Request, Shared};
+use crate::coordinator::{CoordinatorHandle, Outgoing, Request};
 use crate::fleet::legacy::LegacyReport;
 use crate::fleet::registry::{LegacyUpdate, PresenceChange};
 use crate::hub::{state_update_text, LiveMessage};
 use crate::metrics::MsgKind;
+use crate::state::ServerState;
 
 /// How the server joins the Zenoh network.
 #[derive(Debug, Clone, PartialEq)]
@@ -81,7 +82,7 @@ pub struct Ingest {
 /// Subscribes to robot state, events, legacy keys and liveliness tokens.
 pub async fn start_ingest(
     session: &Session,
-    shared: Arc<Shared>,
+    shared: Arc<ServerState>,
     coord: CoordinatorHandle,
 ) -> Result<Ingest, zenoh::Error> {
     let mut subs = Vec::new();
@@ -135,12 +136,12 @@ pub async fn publish_outgoing(session: Session, mut rx: mpsc::UnboundedReceiver<
     }
 }
 
-fn reject(shared: &Shared, key: &str, why: impl std::fmt::Display) {
+fn reject(shared: &ServerState, key: &str, why: impl std::fmt::Display) {
     shared.metrics.rejected();
     tracing::debug!("rejected message on {key}: {why}");
 }
 
-fn robot_of(shared: &Shared, sample: &Sample) -> Option<(RobotId, RobotTopic)> {
+fn robot_of(shared: &ServerState, sample: &Sample) -> Option<(RobotId, RobotTopic)> {
     let key = sample.key_expr().as_str();
     match keys::parse_robot_key(key) {
         Ok(parsed) => Some(parsed),
@@ -159,7 +160,7 @@ fn report(coord: &CoordinatorHandle, change: Option<PresenceChange>) {
 
 /// Applies an update to the registry and pushes the robot's new state to live clients.
 fn update_and_publish(
-    shared: &Shared,
+    shared: &ServerState,
     coord: &CoordinatorHandle,
     id: &RobotId,
     update: impl FnOnce(&mut crate::fleet::registry::Registry) -> Option<PresenceChange>,
@@ -189,7 +190,7 @@ fn update_and_publish(
 /// The hot path (every robot, every tick): the id is borrowed from the key, the state is
 /// serialized for live clients before the registry lock is taken, and the lock is held
 /// for the update only.
-fn on_state(shared: &Shared, coord: &CoordinatorHandle, sample: &Sample) {
+fn on_state(shared: &ServerState, coord: &CoordinatorHandle, sample: &Sample) {
     let key = sample.key_expr().as_str();
     let id = match keys::parse_robot_key_ref(key) {
         Ok((id, _)) => id,
@@ -248,7 +249,7 @@ fn on_state(shared: &Shared, coord: &CoordinatorHandle, sample: &Sample) {
     report(coord, change);
 }
 
-fn on_event(shared: &Shared, coord: &CoordinatorHandle, sample: &Sample) {
+fn on_event(shared: &ServerState, coord: &CoordinatorHandle, sample: &Sample) {
     let Some((robot, _)) = robot_of(shared, sample) else {
         return;
     };
@@ -264,7 +265,7 @@ fn on_event(shared: &Shared, coord: &CoordinatorHandle, sample: &Sample) {
     }
 }
 
-fn on_legacy(shared: &Shared, coord: &CoordinatorHandle, sample: &Sample) {
+fn on_legacy(shared: &ServerState, coord: &CoordinatorHandle, sample: &Sample) {
     let Some((id, topic)) = robot_of(shared, sample) else {
         return;
     };
@@ -318,7 +319,7 @@ fn on_legacy(shared: &Shared, coord: &CoordinatorHandle, sample: &Sample) {
     }
 }
 
-fn on_token(shared: &Shared, coord: &CoordinatorHandle, sample: &Sample) {
+fn on_token(shared: &ServerState, coord: &CoordinatorHandle, sample: &Sample) {
     let Some((id, topic)) = robot_of(shared, sample) else {
         return;
     };

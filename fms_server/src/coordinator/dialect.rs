@@ -3,11 +3,15 @@
 //! `cmd/cancel`, with different payloads; legacy robots have no e-stop command, so an
 //! e-stop becomes a cancel (the engine holds their e-stop) and a release sends nothing.
 
+use std::sync::Arc;
+
 use fms_msgs::keys::{self, RobotTopic};
 use fms_msgs::legacy::{LegacyCancelCommand, LegacyTaskCommand, LegacyTaskError};
 use fms_msgs::{encode, CancelCommand, EstopCommand, RobotId, TaskCommand};
+use tokio::sync::mpsc;
 
-use super::{Coordinator, Outgoing};
+use super::Outgoing;
+use crate::state::ServerState;
 
 /// A command for one robot.
 #[derive(Debug, Clone, Copy)]
@@ -67,23 +71,36 @@ pub(super) fn encode_command(
     })
 }
 
-impl Coordinator {
-    /// Whether the robot speaks the legacy protocol, as the registry knows it.
-    pub(super) fn is_legacy(&self, robot: &RobotId) -> bool {
-        self.shared.registry().get(robot).is_some_and(|e| e.legacy)
+/// Where commands go out to the robots (the Zenoh publisher), each counted as sent.
+#[derive(Clone)]
+pub(super) struct Outbox {
+    out: mpsc::UnboundedSender<Outgoing>,
+    shared: Arc<ServerState>,
+}
+
+impl Outbox {
+    pub(super) fn new(out: mpsc::UnboundedSender<Outgoing>, shared: Arc<ServerState>) -> Self {
+        Self { out, shared }
     }
 
-    /// Publishes a command in the robot's protocol; `always`: whatever this replica's role
-    /// (e-stops).
-    pub(super) fn send_command(&self, robot: &RobotId, cmd: Command<'_>, always: bool) {
-        let legacy = self.is_legacy(robot);
+    /// The message that carries `cmd` to `robot` in its protocol, as the registry knows
+    /// it; None when there is nothing to send.
+    pub(super) fn command(&self, robot: &RobotId, cmd: Command<'_>) -> Option<Outgoing> {
+        let legacy = self.shared.registry().get(robot).is_some_and(|e| e.legacy);
         match encode_command(robot, legacy, cmd, fms_msgs::unix_ms()) {
-            Ok(Some(msg)) if always => self.send_always(msg.key, msg.payload),
-            Ok(Some(msg)) => self.send(msg.key, msg.payload),
-            Ok(None) => {}
+            Ok(msg) => msg,
             // The engine never assigns such a task to a legacy robot.
-            Err(e) => tracing::error!(robot_id = %robot, "command not sent to a legacy robot: {e}"),
+            Err(e) => {
+                tracing::error!(robot_id = %robot, "command not sent to a legacy robot: {e}");
+                None
+            }
         }
+    }
+
+    /// Publishes a message, whatever this replica's role.
+    pub(super) fn send(&self, msg: Outgoing) {
+        self.shared.metrics.command_sent();
+        let _ = self.out.send(msg);
     }
 }
 

@@ -10,7 +10,7 @@ use fms_msgs::{EstopCommand, RobotId};
 
 use super::{Command, CoordError, Coordinator};
 use crate::fleet::engine::{Effect, FLEET_ESTOP_SETTING};
-use crate::store::{Batch, StoreError, Write};
+use crate::store::{StoreError, Write, WriteBatch};
 
 /// How often unpersisted e-stops are re-sent and their writes retried.
 const RETRY_EVERY_MS: u64 = 1_000;
@@ -167,7 +167,7 @@ impl Coordinator {
         let Ok(fence) = self.fence() else {
             return;
         };
-        let batch = Batch {
+        let batch = WriteBatch {
             fence,
             writes: self.unpersisted.batch(),
         };

@@ -73,12 +73,12 @@ struct Held {
 
 /// One replica's view of the dispatch lease.
 #[derive(Debug, Clone)]
-pub struct LeaseState {
+pub struct DispatchLease {
     params: LeaseParams,
     held: Option<Held>,
 }
 
-impl LeaseState {
+impl DispatchLease {
     pub fn new(params: LeaseParams) -> Self {
         Self { params, held: None }
     }
@@ -160,8 +160,8 @@ impl LeaseState {
 mod tests {
     use super::*;
 
-    fn state() -> LeaseState {
-        LeaseState::new(LeaseParams {
+    fn state() -> DispatchLease {
+        DispatchLease::new(LeaseParams {
             ttl_ms: 3000,
             renew_ms: 1000,
         })

@@ -31,10 +31,11 @@ use tower_http::set_header::SetResponseHeaderLayer;
 pub use error::{ApiError, ErrorCode};
 
 use crate::auth::{Authenticator, Principal, Role};
-use crate::coordinator::{CoordinatorHandle, Shared};
+use crate::coordinator::CoordinatorHandle;
 use crate::fleet::engine::Location;
 use crate::map::MapAsset;
 use crate::ratelimit::{Class, RateLimiter};
+use crate::state::ServerState;
 use guard::Policy;
 use telemetry::HttpMetrics;
 
@@ -44,7 +45,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
-    pub shared: Arc<Shared>,
+    pub shared: Arc<ServerState>,
     pub coord: CoordinatorHandle,
     pub http: Arc<HttpOptions>,
     pub auth: Arc<Authenticator>,

@@ -24,7 +24,7 @@ use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::sync::{broadcast, mpsc, watch};
 
 use super::{ApiError, ApiQuery, AppState, ErrorCode};
-use crate::hub::{Batch, Frame, LiveMessage};
+use crate::hub::{Frame, FrameBatch, LiveMessage};
 
 const HEARTBEAT: Duration = Duration::from_secs(1);
 /// Accepted `batch_ms` values.
@@ -181,7 +181,7 @@ enum Feed {
     /// Batches built for this client alone (a `batch_ms` client with a filter).
     Own {
         rx: broadcast::Receiver<Frame>,
-        batch: Batch,
+        batch: FrameBatch,
     },
     /// Batches shared by every unfiltered client of the same interval, serialized once.
     Shared(broadcast::Receiver<Utf8Bytes>),
@@ -202,7 +202,7 @@ impl Feed {
         } else {
             Feed::Own {
                 rx: st.shared.hub.subscribe(),
-                batch: Batch::default(),
+                batch: FrameBatch::default(),
             }
         }
     }
@@ -283,7 +283,7 @@ impl Outbox {
 
     /// Queues frames as one batch message (nothing if there are none).
     fn push_batch(&mut self, frames: Vec<Frame>) -> Result<(), End> {
-        let mut batch = Batch::default();
+        let mut batch = FrameBatch::default();
         frames.into_iter().for_each(|f| batch.push(f));
         match batch.is_empty() {
             true => Ok(()),
@@ -433,7 +433,7 @@ async fn client(socket: WebSocket, st: AppState, batch_every: Option<Duration>) 
     let mut out = Outbox::new(st.http.ws_queue_bytes.unwrap_or(DEFAULT_QUEUE_BYTES));
     let snap = snapshot(&st, &filter);
     if batch_every.is_some() {
-        let mut batch = Batch::default();
+        let mut batch = FrameBatch::default();
         snap.into_iter().for_each(|f| batch.push(f));
         if !batch.is_empty() {
             out.push_unbounded(batch.take().into());

@@ -18,8 +18,8 @@ use sqlx::{ConnectOptions, Connection};
 
 use super::memory::MemoryStore;
 use super::{
-    open_store, AuditEntry, Batch, EventCursor, Fence, RobotRecord, Store, StoreError, TaskFilter,
-    Write,
+    open_store, AuditEntry, EventCursor, Fence, RobotRecord, Store, StoreError, TaskFilter, Write,
+    WriteBatch,
 };
 use crate::fleet::tasks::{HistoryEntry, Task, TaskStatus};
 
@@ -27,7 +27,8 @@ use crate::fleet::tasks::{HistoryEntry, Task, TaskStatus};
 const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
 type Opener = Box<dyn Fn() -> BoxFuture<'static, Arc<dyn Store>> + Send + Sync>;
-type RefusingOpener = Box<dyn Fn() -> BoxFuture<'static, (Arc<dyn Store>, Batch)> + Send + Sync>;
+type RefusingOpener =
+    Box<dyn Fn() -> BoxFuture<'static, (Arc<dyn Store>, WriteBatch)> + Send + Sync>;
 
 /// Gives a test its backend. `open` may be called again after the previous store was
 /// dropped: it reaches the same data (a reopened file, a new pool on the same database).
@@ -44,7 +45,7 @@ impl Harness {
     }
 
     /// A store whose database refuses the returned batch (SQL backends only).
-    async fn open_refusing(&self) -> (Arc<dyn Store>, Batch) {
+    async fn open_refusing(&self) -> (Arc<dyn Store>, WriteBatch) {
         let refusing = self
             .refusing
             .as_ref()
@@ -230,7 +231,11 @@ where
 }
 
 mod cases;
+mod commits;
+mod replicas;
 use cases::*;
+use commits::*;
+use replicas::*;
 
 /// Instantiates every test of the suite once per backend; `sql:` tests only for the SQL
 /// backends (they make the database refuse writes, which the memory store never does).
@@ -396,8 +401,8 @@ fn full_task(id: &str) -> Task {
     }
 }
 
-fn batch(writes: impl IntoIterator<Item = Write>) -> Batch {
-    Batch {
+fn batch(writes: impl IntoIterator<Item = Write>) -> WriteBatch {
+    WriteBatch {
         writes: writes.into_iter().collect(),
         fence: None,
     }

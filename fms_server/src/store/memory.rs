@@ -9,7 +9,7 @@ use fms_msgs::codec::JsonValue;
 use fms_msgs::{unix_ms, RobotId, TaskId};
 
 use super::{
-    AuditEntry, Batch, EventCursor, Fence, RobotRecord, Store, StoreError, TaskFilter, Write,
+    AuditEntry, EventCursor, Fence, RobotRecord, Store, StoreError, TaskFilter, Write, WriteBatch,
 };
 use crate::fleet::tasks::{Task, TaskStatus};
 
@@ -117,7 +117,7 @@ fn check_fence(d: &Data, fence: &Fence) -> Result<(), StoreError> {
 
 #[async_trait]
 impl Store for MemoryStore {
-    async fn commit(&self, batch: &Batch) -> Result<(), StoreError> {
+    async fn commit(&self, batch: &WriteBatch) -> Result<(), StoreError> {
         let mut guard = self.lock()?;
         // All or nothing: apply to a copy, then swap it in.
         if let Some(fence) = &batch.fence {

@@ -1,4 +1,4 @@
-//! Persistence behind one trait. Every change the coordinator makes is one [`Batch`],
+//! Persistence behind one trait. Every change the coordinator makes is one [`WriteBatch`],
 //! committed atomically before anything is sent or acknowledged. Backends: `memory`
 //! (tests), SQLite (the embedded default) and PostgreSQL (production).
 
@@ -118,13 +118,13 @@ pub struct Fence {
 
 /// Writes that succeed or fail together.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Batch {
+pub struct WriteBatch {
     pub writes: Vec<Write>,
     /// Set by a leader among replicas: the batch commits only while the lease is held.
     pub fence: Option<Fence>,
 }
 
-impl Batch {
+impl WriteBatch {
     pub fn is_empty(&self) -> bool {
         self.writes.is_empty()
     }
@@ -137,7 +137,7 @@ impl Batch {
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Applies every write of the batch in one transaction, in order.
-    async fn commit(&self, batch: &Batch) -> Result<(), StoreError>;
+    async fn commit(&self, batch: &WriteBatch) -> Result<(), StoreError>;
     async fn get_task(&self, id: &TaskId) -> Result<Option<Task>, StoreError>;
     /// Matching tasks, newest first (by created_ms, then id descending), at most `filter.limit`.
     /// `robot` matches the requested or the assigned robot.

@@ -15,7 +15,9 @@ use sqlx::{Connection, Postgres, QueryBuilder};
 use super::health::{self, WriteHealth, WriteTracker};
 use super::sql::{self, backend, TaskEventRow};
 use super::sql_store::{impl_sql_store, Dialect};
-use super::{AuditEntry, Batch, EventCursor, RobotRecord, Store, StoreError, TaskFilter, Write};
+use super::{
+    AuditEntry, EventCursor, RobotRecord, Store, StoreError, TaskFilter, Write, WriteBatch,
+};
 use crate::fleet::tasks::{Task, TaskStatus};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");

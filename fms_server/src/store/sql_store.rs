@@ -57,13 +57,13 @@ macro_rules! impl_sql_store {
         impl $store {
             /// Applies the batch in one transaction and records the outcome in the store's
             /// write health.
-            async fn write(&self, batch: &Batch) -> Result<(), StoreError> {
+            async fn write(&self, batch: &WriteBatch) -> Result<(), StoreError> {
                 let result = self.write_on_a_connection(batch).await;
                 self.writes.record(&result);
                 result
             }
 
-            async fn write_on_a_connection(&self, batch: &Batch) -> Result<(), StoreError> {
+            async fn write_on_a_connection(&self, batch: &WriteBatch) -> Result<(), StoreError> {
                 let mut conn = self
                     .pool
                     .acquire()
@@ -105,7 +105,7 @@ macro_rules! impl_sql_store {
 
         /// Applies the batch in one transaction on `conn`. On error the transaction is
         /// dropped, which queues its rollback.
-        async fn write_batch(conn: &mut $conn, batch: &Batch) -> Result<(), StoreError> {
+        async fn write_batch(conn: &mut $conn, batch: &WriteBatch) -> Result<(), StoreError> {
             let mut tx = <$store>::begin(conn).await?;
             if let Some(fence) = &batch.fence {
                 let held: Option<(i64,)> = sqlx::query_as($dialect.fence_check)
@@ -261,7 +261,7 @@ macro_rules! impl_sql_store {
 
         #[async_trait::async_trait]
         impl Store for $store {
-            async fn commit(&self, batch: &Batch) -> Result<(), StoreError> {
+            async fn commit(&self, batch: &WriteBatch) -> Result<(), StoreError> {
                 if batch.is_empty() {
                     return Ok(());
                 }
@@ -276,7 +276,7 @@ macro_rules! impl_sql_store {
                 if self.writes.claim_probe() {
                     // Overwrites one setting: a commit as small as any, which fails the same
                     // way real writes do. Its outcome is recorded like theirs.
-                    let probe = Batch {
+                    let probe = WriteBatch {
                         writes: vec![Write::Setting {
                             key: health::PROBE_KEY.to_owned(),
                             value: JsonValue::from(health::unix_ms()),

@@ -19,7 +19,9 @@ use sqlx::{Connection, QueryBuilder, Sqlite};
 use super::health::{self, WriteHealth, WriteTracker};
 use super::sql::{self, backend, TaskEventRow};
 use super::sql_store::{impl_sql_store, Dialect};
-use super::{AuditEntry, Batch, EventCursor, RobotRecord, Store, StoreError, TaskFilter, Write};
+use super::{
+    AuditEntry, EventCursor, RobotRecord, Store, StoreError, TaskFilter, Write, WriteBatch,
+};
 use crate::fleet::tasks::{Task, TaskStatus};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");

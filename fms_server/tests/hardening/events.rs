@@ -3,7 +3,7 @@
 
 use fms_msgs::{unix_ms, RobotId};
 use fms_server::store::sqlite::SqliteStore;
-use fms_server::store::{Batch, EventCursor, Store, Write};
+use fms_server::store::{EventCursor, Store, Write, WriteBatch};
 use serde_json::json;
 
 use crate::support::*;
@@ -48,7 +48,7 @@ async fn a_forged_event_cannot_poison_a_robot() {
     fleet.server.wait().await.unwrap();
     {
         let store = SqliteStore::open(&fleet.dir.join("fms.db")).await.unwrap();
-        let mut batch = Batch::default();
+        let mut batch = WriteBatch::default();
         batch.push(Write::Cursor {
             robot: RobotId::new("r1").unwrap(),
             cursor: EventCursor {
