@@ -5,8 +5,9 @@
 # end-to-end) and the smoke benchmark (scripts/bench_smoke.sh: fms_bench, nothing lost),
 # then the dashboard's browser tests, schemathesis against the OpenAPI document, the Zenoh
 # TLS/ACL test, the ROS 2 checks (r2r type-check, colcon, ros2dds end to end against
-# Cyclone DDS peers), and a short cargo-fuzz run of the payload decoders. Each installs
-# what it needs (apt, pip, npm, cargo-fuzz) when missing.
+# Cyclone DDS peers, the r2r and ros2dds agents against a live rclpy robot on ROS 2 Jazzy
+# from PyPI wheels: scripts/check_ros2_live.sh), and a short cargo-fuzz run of the payload
+# decoders. Each installs what it needs (apt, pip, npm, cargo-fuzz) when missing.
 # FMS_QUICK=1 stops after the Rust tests and the smoke benchmark.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -62,6 +63,9 @@ scripts/check_colcon.sh
 
 echo "== ros2dds backend: fake ROS 2 robot on Cyclone DDS, end to end in a network namespace"
 scripts/check_ros2dds.sh
+
+echo "== ROS 2 live: r2r agent (built against Jazzy wheels) and ros2dds agent vs an rclpy TurtleBot3/Nav2"
+scripts/check_ros2_live.sh jazzy
 
 echo "== fuzzing the Zenoh payload decoders (cargo fuzz, 20 s per target)"
 scripts/check_fuzz.sh
