@@ -10,9 +10,11 @@
 #      namespaces (--ros-args and the parameters file), ROS_DOMAIN_ID isolation, shutdown on
 #      SIGINT/SIGTERM and a robot that dies and comes back;
 #   2. `fms_agent --interface ros2dds` (zenoh-plugin-ros2dds, Cyclone DDS inside the agent)
-#      against the same rclpy robot (Fast DDS), in a loopback-only network namespace: the
-#      checks that apply to a backend without rcl (needs root for `ip netns`; the agent binary
-#      comes from scripts/check_ros2dds.sh, target/ros2dds/fms_agent).
+#      against the same rclpy robot (Fast DDS), in a loopback-only network namespace (needs
+#      root for `ip netns`; the agent binary comes from scripts/check_ros2dds.sh,
+#      target/ros2dds/fms_agent): topics cross the DDS vendors, actions do not (docs/ros2.md),
+#      so it checks ONLINE/pose/battery, teleop, the e-stop's zero stream, and that a task
+#      fails cleanly with the reason instead of hanging.
 #
 #   scripts/check_ros2_live.sh [jazzy]       exits non-zero if anything failed
 #

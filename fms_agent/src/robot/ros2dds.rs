@@ -676,9 +676,16 @@ async fn follow_goal(
             return;
         }
         Err(e) => {
+            // Seen live: a Fast DDS action server never answers through the plugin.
+            let hint = if e.contains("Timeout") || e.starts_with("no answer") {
+                " (no answer from the action server: zenoh-plugin-ros2dds calls the ROS 2 \
+                 actions of Cyclone DDS nodes only, docs/ros2.md)"
+            } else {
+                ""
+            };
             shared
                 .bridge()
-                .on_goal_failed(key, format!("send_goal failed: {e}"));
+                .on_goal_failed(key, format!("send_goal failed: {e}{hint}"));
             lock(&shared.goals).remove(key);
             return;
         }
