@@ -3,6 +3,13 @@
 use super::*;
 use std::f64::consts::PI;
 
+use fms_msgs::codec::{self, JsonValue};
+use fms_msgs::{Pose, TeleopCommand, Velocity};
+
+use crate::executor::TELEOP_DEADMAN_MS;
+use crate::robot::sim::wrap_angle;
+use crate::robot::{NavOutcome, RobotError};
+
 fn close(a: f64, b: f64) -> bool {
     (a - b).abs() < 1e-9
 }
