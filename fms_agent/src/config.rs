@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use clap::{Parser, ValueEnum};
+pub use fms_msgs::legacy::log_level;
 use fms_msgs::{Pose, RobotId};
 use serde::Deserialize;
 
@@ -406,19 +407,6 @@ fn load_file(path: &Path) -> Result<(FileConfig, Vec<String>), ConfigError> {
         source,
     })?;
     Ok((file, Vec::new()))
-}
-
-/// A log level as the Python FMS wrote it (`DEBUG`, `INFO`, `WARNING`, `CRITICAL`, in its
-/// config.json or `LOG_LEVEL`) in our words; any other filter is kept as it is.
-pub fn log_level(s: &str) -> String {
-    let word = s.trim().to_ascii_lowercase();
-    match word.as_str() {
-        "warning" => "warn".into(),
-        "critical" | "fatal" => "error".into(),
-        "notset" => "trace".into(),
-        "trace" | "debug" | "info" | "warn" | "error" | "off" => word,
-        _ => s.to_owned(),
-    }
 }
 
 impl AgentConfig {

@@ -262,6 +262,19 @@ pub fn unix_s(ms: u64) -> f64 {
     ms as f64 / 1000.0
 }
 
+/// A log level as the Python FMS wrote it (`DEBUG`, `INFO`, `WARNING`, `CRITICAL`, in its
+/// config.json or `LOG_LEVEL`) in our words; any other filter is kept as it is.
+pub fn log_level(s: &str) -> String {
+    let word = s.trim().to_ascii_lowercase();
+    match word.as_str() {
+        "warning" => "warn".into(),
+        "critical" | "fatal" => "error".into(),
+        "notset" => "trace".into(),
+        "trace" | "debug" | "info" | "warn" | "error" | "off" => word,
+        _ => s.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

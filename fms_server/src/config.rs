@@ -13,6 +13,7 @@ use crate::fleet::engine::{EngineParams, Location};
 use crate::fleet::lease::LeaseParams;
 use crate::fleet::registry::PresenceParams;
 use crate::link::ZenohMode;
+pub use fms_msgs::legacy::log_level;
 use fms_msgs::Pose;
 
 mod legacy_json;
@@ -372,19 +373,6 @@ fn load_file(path: &Path) -> Result<(FileConfig, Vec<String>), ConfigError> {
 fn is_json(path: &Path) -> bool {
     path.extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("json"))
-}
-
-/// A log level as the Python FMS wrote it (`DEBUG`, `INFO`, `WARNING`, `CRITICAL`, in its
-/// config.json or `LOG_LEVEL`) in our words; any other filter is kept as it is.
-pub fn log_level(s: &str) -> String {
-    let word = s.trim().to_ascii_lowercase();
-    match word.as_str() {
-        "warning" => "warn".into(),
-        "critical" | "fatal" => "error".into(),
-        "notset" => "trace".into(),
-        "trace" | "debug" | "info" | "warn" | "error" | "off" => word,
-        _ => s.to_owned(),
-    }
 }
 
 fn split_list(s: &str) -> Vec<String> {
