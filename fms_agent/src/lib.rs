@@ -21,21 +21,17 @@ pub enum MakeRobotError {
     #[cfg(feature = "ros2")]
     #[error(transparent)]
     Ros2(#[from] robot::ros2::Ros2Error),
-    #[cfg(not(feature = "ros2"))]
-    #[error(
-        "this fms_agent was built without the `ros2` feature (see docs/ros2.md: \
-         colcon build --packages-select fms_agent --cargo-args --features ros2)"
-    )]
-    WithoutRos2,
     #[cfg(feature = "ros2dds")]
     #[error(transparent)]
     Ros2dds(#[from] robot::ros2dds::Ros2ddsError),
-    #[cfg(not(feature = "ros2dds"))]
+    /// The backend of that interface is not in this build.
     #[error(
-        "this fms_agent was built without the `ros2dds` feature (see docs/ros2.md: \
-         cargo build -p fms_agent --features ros2dds)"
+        "this fms_agent was built without the `{feature}` feature (see docs/ros2.md: {build})"
     )]
-    WithoutRos2dds,
+    NotBuilt {
+        feature: &'static str,
+        build: &'static str,
+    },
 }
 
 /// Builds the robot backend the config asks for.
@@ -48,7 +44,10 @@ pub fn make_robot(config: &AgentConfig) -> Result<Box<dyn RobotInterface>, MakeR
         #[cfg(feature = "ros2")]
         Interface::Ros2 => Ok(Box::new(robot::ros2::Ros2Robot::start(&config.ros2)?)),
         #[cfg(not(feature = "ros2"))]
-        Interface::Ros2 => Err(MakeRobotError::WithoutRos2),
+        Interface::Ros2 => Err(MakeRobotError::NotBuilt {
+            feature: "ros2",
+            build: "colcon build --packages-select fms_agent --cargo-args --features ros2",
+        }),
         #[cfg(feature = "ros2dds")]
         Interface::Ros2dds => Ok(Box::new(robot::ros2dds::Ros2ddsRobot::start(
             &config.ros2,
@@ -56,7 +55,10 @@ pub fn make_robot(config: &AgentConfig) -> Result<Box<dyn RobotInterface>, MakeR
             &config.ros.remaps,
         )?)),
         #[cfg(not(feature = "ros2dds"))]
-        Interface::Ros2dds => Err(MakeRobotError::WithoutRos2dds),
+        Interface::Ros2dds => Err(MakeRobotError::NotBuilt {
+            feature: "ros2dds",
+            build: "cargo build -p fms_agent --features ros2dds",
+        }),
     }
 }
 
