@@ -229,27 +229,64 @@ pub enum ConfigError {
     },
     #[error("invalid --ros-args: {0}")]
     RosArgs(String),
-    #[error("cannot read ROS parameters file {path}: {reason}")]
-    ParamsFile { path: PathBuf, reason: String },
+    #[error("cannot read ROS parameters file {path}: {source}")]
+    ParamsFile {
+        path: PathBuf,
+        source: ParamsFileError,
+    },
     #[error("invalid setting {name}: {reason}")]
     Invalid { name: &'static str, reason: String },
+    /// A setting refused by the parser or check of the type it configures.
+    #[error("invalid setting {name}: {source}")]
+    Refused {
+        name: &'static str,
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error("no robot id: pass --robot-id, set ROBOT_ID, or launch in a ROS namespace")]
     MissingRobotId,
 }
 
 pub const DEFAULT_ZENOH_ENDPOINT: &str = "tcp/127.0.0.1:7447";
 
-fn parse_pose(s: &str) -> Result<Pose, String> {
+/// Why `x,y[,yaw]` is not a pose.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PoseError {
+    #[error("{text:?}: {source}")]
+    Number {
+        text: String,
+        source: std::num::ParseFloatError,
+    },
+    #[error("expected x,y,yaw with finite numbers")]
+    Shape,
+}
+
+/// Why a ROS parameters file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ParamsFileError {
+    #[error(transparent)]
+    Read(#[from] std::io::Error),
+    #[error(transparent)]
+    Yaml(#[from] serde_yaml::Error),
+    #[error("expected a map of node names")]
+    NotAMap,
+}
+
+fn parse_pose(s: &str) -> Result<Pose, PoseError> {
     let parts: Vec<f64> = s
         .split(',')
-        .map(|p| p.trim().parse::<f64>().map_err(|e| format!("{p:?}: {e}")))
+        .map(|p| {
+            p.trim().parse::<f64>().map_err(|source| PoseError::Number {
+                text: p.to_owned(),
+                source,
+            })
+        })
         .collect::<Result<_, _>>()?;
     match parts[..] {
         [x, y, yaw] if x.is_finite() && y.is_finite() && yaw.is_finite() => {
             Ok(Pose::new(x, y, yaw))
         }
         [x, y] if x.is_finite() && y.is_finite() => Ok(Pose::new(x, y, 0.0)),
-        _ => Err("expected x,y,yaw with finite numbers".into()),
+        _ => Err(PoseError::Shape),
     }
 }
 
@@ -313,14 +350,14 @@ pub fn params_from_yaml(
     text: &str,
     node: &str,
     namespace: &str,
-) -> Result<Vec<(String, String)>, String> {
-    let doc: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| e.to_string())?;
+) -> Result<Vec<(String, String)>, ParamsFileError> {
+    let doc: serde_yaml::Value = serde_yaml::from_str(text)?;
     let mut out = Vec::new();
     let Some(top) = doc.as_mapping() else {
         return if doc.is_null() {
             Ok(out)
         } else {
-            Err("expected a map of node names".into())
+            Err(ParamsFileError::NotAMap)
         };
     };
     let ns = namespace.trim_matches('/');
@@ -374,16 +411,12 @@ fn ros_params(ros: &RosArgs) -> Result<Vec<(String, String)>, ConfigError> {
     let namespace = ros.namespace.as_deref().unwrap_or("");
     let mut params = Vec::new();
     for path in &ros.params_files {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::ParamsFile {
+        let file = |source: ParamsFileError| ConfigError::ParamsFile {
             path: path.clone(),
-            reason: e.to_string(),
-        })?;
-        params.extend(params_from_yaml(&text, node, namespace).map_err(|reason| {
-            ConfigError::ParamsFile {
-                path: path.clone(),
-                reason,
-            }
-        })?);
+            source,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| file(e.into()))?;
+        params.extend(params_from_yaml(&text, node, namespace).map_err(file)?);
     }
     params.extend(ros.params.iter().cloned());
     Ok(params)
@@ -484,9 +517,9 @@ impl AgentConfig {
         let start_pose = match (cli.start_pose, sim_file.start_pose) {
             (Some(p), _) => p,
             (None, Some([x, y, yaw])) => {
-                parse_pose(&format!("{x},{y},{yaw}")).map_err(|reason| ConfigError::Invalid {
+                parse_pose(&format!("{x},{y},{yaw}")).map_err(|e| ConfigError::Refused {
                     name: "sim.start_pose",
-                    reason,
+                    source: e.into(),
                 })?
             }
             (None, None) => Pose::new(0.0, 0.0, 0.0),

@@ -20,7 +20,7 @@ async fn main() -> anyhow::Result<()> {
     for warning in &config.warnings {
         tracing::warn!("config: {warning}");
     }
-    let robot = fms_agent::make_robot(&config).map_err(anyhow::Error::msg)?;
+    let robot = fms_agent::make_robot(&config)?;
     fms_agent::run(&config, robot, shutdown_signal()).await?;
     Ok(())
 }

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::codec::JsonMap;
 use crate::common::{Pose, Priority, RobotMode, DEFAULT_FRAME};
 use crate::ids::TaskId;
+use crate::invalid::InvalidMessage;
 use crate::server_to_robot::{Goal, TaskCommand};
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -53,7 +54,7 @@ pub struct LegacyPose {
 }
 
 impl LegacyPose {
-    pub fn to_pose(&self) -> Result<Pose, String> {
+    pub fn to_pose(&self) -> Result<Pose, InvalidMessage> {
         let yaw = self.orientation.yaw();
         let pose = Pose {
             x: self.position.x,
@@ -67,7 +68,7 @@ impl LegacyPose {
         if pose.is_finite() {
             Ok(pose)
         } else {
-            Err("legacy pose has a non-finite value".into())
+            Err(InvalidMessage::LegacyNonFinitePose)
         }
     }
 }
@@ -83,14 +84,11 @@ pub struct LegacyBattery {
 }
 
 impl LegacyBattery {
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), InvalidMessage> {
         if (0.0..=100.0).contains(&self.percentage) {
             Ok(())
         } else {
-            Err(format!(
-                "legacy battery percentage {} is outside 0-100",
-                self.percentage
-            ))
+            Err(InvalidMessage::LegacyBatteryPercentage(self.percentage))
         }
     }
 }
@@ -146,7 +144,7 @@ impl LegacyStatus {
     }
 
     /// Maps the Python FMS's free-text status onto a mode.
-    pub fn to_mode(&self) -> Result<RobotMode, String> {
+    pub fn to_mode(&self) -> Result<RobotMode, InvalidMessage> {
         let mode = match self.word().to_ascii_lowercase().as_str() {
             "idle" | "ready" | "available" | "completed" | "cancelled" | "canceled" => {
                 RobotMode::Idle
@@ -159,7 +157,7 @@ impl LegacyStatus {
             "estop" | "estopped" | "emergency_stop" | "emergency-stop" => RobotMode::Estopped,
             "error" | "fault" => RobotMode::Error,
             "teleop" | "manual" => RobotMode::Teleop,
-            other => return Err(format!("unknown legacy status {other:?}")),
+            other => return Err(InvalidMessage::UnknownLegacyStatus(other.to_owned())),
         };
         Ok(mode)
     }

@@ -5,6 +5,7 @@
 pub mod codec;
 pub mod common;
 pub mod ids;
+pub mod invalid;
 pub mod keys;
 pub mod legacy;
 pub mod robot_to_server;
@@ -14,6 +15,7 @@ pub mod system;
 pub use codec::{decode, encode, DecodeError};
 pub use common::{Battery, Pose, Priority, RobotMode, Velocity};
 pub use ids::{IdError, RobotId, TaskId};
+pub use invalid::InvalidMessage;
 pub use robot_to_server::{EventKind, RobotEvent, RobotState, TaskProgress};
 pub use server_to_robot::{
     CancelCommand, EstopCommand, Goal, TaskCommand, TeleopCommand, MAX_OPERATOR_LEN,

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::common::{Battery, Pose, RobotMode, Velocity};
 use crate::ids::TaskId;
+use crate::invalid::InvalidMessage;
 
 /// Published on `fms/robot/{id}/state` once per tick. The robot id is the key's, not the body's.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -36,22 +37,19 @@ pub struct TaskProgress {
 
 impl RobotState {
     /// Checks the values a decoder cannot: finite numbers and ranges.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), InvalidMessage> {
         if !self.pose.is_finite() {
-            return Err("pose has a non-finite coordinate".into());
+            return Err(InvalidMessage::NonFinitePose);
         }
         if !(self.velocity.linear.is_finite() && self.velocity.angular.is_finite()) {
-            return Err("velocity is not finite".into());
+            return Err(InvalidMessage::NonFiniteVelocity);
         }
         if !(0.0..=100.0).contains(&self.battery.percentage) {
-            return Err(format!(
-                "battery.percentage {} is outside 0-100",
-                self.battery.percentage
-            ));
+            return Err(InvalidMessage::BatteryPercentage(self.battery.percentage));
         }
         if let Some(t) = &self.task {
             if !(0.0..=1.0).contains(&t.progress) {
-                return Err(format!("task.progress {} is outside 0-1", t.progress));
+                return Err(InvalidMessage::TaskProgress(t.progress));
             }
         }
         if self
@@ -59,7 +57,7 @@ impl RobotState {
             .as_ref()
             .is_some_and(|o| o.len() > crate::MAX_OPERATOR_LEN)
         {
-            return Err("teleop_operator is too long".into());
+            return Err(InvalidMessage::OperatorTooLong);
         }
         Ok(())
     }
@@ -124,12 +122,12 @@ pub const MAX_EVENT_TEXT: usize = 1024;
 impl RobotEvent {
     /// Checks what a decoder cannot: counters that fit a signed 64-bit column and texts
     /// that are short and free of control characters.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), InvalidMessage> {
         if self.epoch > i64::MAX as u64
             || self.seq > i64::MAX as u64
             || self.stamp_ms > i64::MAX as u64
         {
-            return Err("epoch, seq and stamp_ms must be below 2^63".into());
+            return Err(InvalidMessage::CounterTooLarge);
         }
         let texts: &[&str] = match &self.event {
             EventKind::TaskRejected { reason, .. } | EventKind::TaskFailed { reason, .. } => {
@@ -143,14 +141,12 @@ impl RobotEvent {
             if t.len() > MAX_EVENT_TEXT
                 || t.chars().any(|c| c.is_control() && c != '\n' && c != '\t')
             {
-                return Err(format!(
-                    "event text must be at most {MAX_EVENT_TEXT} bytes without control characters"
-                ));
+                return Err(InvalidMessage::EventText);
             }
         }
         if let EventKind::TaskProgress { progress, .. } = self.event {
             if !(0.0..=1.0).contains(&progress) {
-                return Err(format!("progress {progress} is outside 0-1"));
+                return Err(InvalidMessage::EventProgress(progress));
             }
         }
         Ok(())

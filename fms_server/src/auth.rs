@@ -66,14 +66,19 @@ pub enum Role {
     Admin,
 }
 
+/// A role name that is none of ours.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown role {0:?} (viewer, operator, admin)")]
+pub struct UnknownRole(pub String);
+
 impl std::str::FromStr for Role {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownRole;
+    fn from_str(s: &str) -> Result<Self, UnknownRole> {
         match s {
             "viewer" => Ok(Role::Viewer),
             "operator" => Ok(Role::Operator),
             "admin" => Ok(Role::Admin),
-            other => Err(format!("unknown role {other:?} (viewer, operator, admin)")),
+            other => Err(UnknownRole(other.to_owned())),
         }
     }
 }
@@ -185,13 +190,12 @@ fn argon2() -> Argon2<'static> {
 }
 
 /// The argon2id hash of a key.
-pub fn hash_key(key: &str) -> Result<String, String> {
+pub fn hash_key(key: &str) -> Result<String, argon2::password_hash::Error> {
     let salt_bytes = *uuid::Uuid::new_v4().as_bytes();
-    let salt = SaltString::encode_b64(&salt_bytes).map_err(|e| e.to_string())?;
+    let salt = SaltString::encode_b64(&salt_bytes)?;
     argon2()
         .hash_password(key.as_bytes(), &salt)
         .map(|h| h.to_string())
-        .map_err(|e| e.to_string())
 }
 
 /// Checks `key` against its argon2 hash (allocating argon2's memory for this call: the
@@ -237,7 +241,12 @@ pub fn verify_jwt(token: &str, secret: &[u8]) -> Result<Principal, AuthError> {
 }
 
 /// Signs an HS256 token (for `fms_server token` and tests).
-pub fn issue_jwt(sub: &str, role: Role, ttl: Duration, secret: &[u8]) -> Result<String, String> {
+pub fn issue_jwt(
+    sub: &str,
+    role: Role,
+    ttl: Duration,
+    secret: &[u8],
+) -> Result<String, jsonwebtoken::errors::Error> {
     let now = fms_msgs::unix_ms() / 1000;
     let claims = Claims {
         sub: sub.to_owned(),
@@ -250,7 +259,6 @@ pub fn issue_jwt(sub: &str, role: Role, ttl: Duration, secret: &[u8]) -> Result<
         &claims,
         &jsonwebtoken::EncodingKey::from_secret(secret),
     )
-    .map_err(|e| e.to_string())
 }
 
 /// What a request presented.
@@ -363,7 +371,7 @@ pub enum KeyError {
     #[error("a key name is 1-64 printable characters")]
     BadName,
     #[error("cannot hash the key: {0}")]
-    Hash(String),
+    Hash(#[source] argon2::password_hash::Error),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -707,13 +715,16 @@ impl Authenticator {
     }
 }
 
+/// A JWT secret shorter than [`MIN_JWT_SECRET`] bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the JWT secret must be at least {MIN_JWT_SECRET} bytes")]
+pub struct SecretTooShort;
+
 /// Reads `FMS_JWT_SECRET`-style secret text: trimmed, at least [`MIN_JWT_SECRET`] bytes.
-pub fn check_secret(secret: &str) -> Result<Vec<u8>, String> {
+pub fn check_secret(secret: &str) -> Result<Vec<u8>, SecretTooShort> {
     let s = secret.trim();
     if s.len() < MIN_JWT_SECRET {
-        return Err(format!(
-            "the JWT secret must be at least {MIN_JWT_SECRET} bytes"
-        ));
+        return Err(SecretTooShort);
     }
     Ok(s.as_bytes().to_vec())
 }

@@ -350,6 +350,12 @@ pub enum ConfigError {
     },
     #[error("invalid setting {name}: {reason}")]
     Invalid { name: &'static str, reason: String },
+    /// A setting refused by the check of the type it configures.
+    #[error("invalid setting {name}: {source}")]
+    Refused {
+        name: &'static str,
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 /// Reads our TOML, or the Python FMS's `config.json` when the name ends in `.json`; with
@@ -482,9 +488,9 @@ impl ServerConfig {
         }
         .map(|s| crate::auth::check_secret(&s))
         .transpose()
-        .map_err(|reason| ConfigError::Invalid {
+        .map_err(|e| ConfigError::Refused {
             name: "jwt_secret",
-            reason,
+            source: e.into(),
         })?
         .map(Secret);
         let dl = crate::auth::LoadLimits::default();
@@ -556,9 +562,9 @@ impl ServerConfig {
                 ttl_ms: fr.lease_ttl_ms.unwrap_or(d.ttl_ms),
                 renew_ms: fr.lease_renew_ms.unwrap_or(d.renew_ms),
             };
-            lease.validate().map_err(|reason| ConfigError::Invalid {
+            lease.validate().map_err(|e| ConfigError::Refused {
                 name: "replicas",
-                reason,
+                source: e.into(),
             })?;
             let id = cli
                 .replica_id

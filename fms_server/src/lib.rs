@@ -71,6 +71,8 @@ pub enum ServerError {
         path: std::path::PathBuf,
         source: map::MapError,
     },
+    #[error("API keys: {0}")]
+    Keys(#[source] auth::KeyError),
 }
 
 /// A started server: Zenoh is up and ingesting, the coordinator runs; HTTP is not served yet.
@@ -183,7 +185,7 @@ impl Server {
         if config.auth.enabled {
             let keys = auth.keys().list().await.map_err(|e| match e {
                 auth::KeyError::Store(s) => ServerError::Store(s),
-                other => ServerError::Store(store::StoreError::Backend(other.to_string())),
+                other => ServerError::Keys(other),
             })?;
             let active = keys.iter().filter(|k| k.revoked_ms.is_none()).count();
             tracing::info!(

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use fms_msgs::codec::encode_text;
 use fms_msgs::keys::{self, RobotTopic};
 use fms_msgs::legacy::{LegacyBattery, LegacyPose, LegacyStatus};
-use fms_msgs::{decode, encode, unix_ms, RobotEvent, RobotId, RobotState};
+use fms_msgs::{
+    decode, encode, unix_ms, DecodeError, InvalidMessage, RobotEvent, RobotId, RobotState,
+};
 use tokio::sync::mpsc;
 use zenoh::sample::{Sample, SampleKind};
 use zenoh::{Config, Session};
@@ -136,6 +138,17 @@ pub async fn publish_outgoing(session: Session, mut rx: mpsc::UnboundedReceiver<
     }
 }
 
+/// Why an incoming message was dropped (counted, and logged at debug level).
+#[derive(Debug, thiserror::Error)]
+enum Rejected {
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    #[error(transparent)]
+    Invalid(#[from] InvalidMessage),
+    #[error("{0:?} is not a legacy topic")]
+    NotLegacy(RobotTopic),
+}
+
 fn reject(shared: &ServerState, key: &str, why: impl std::fmt::Display) {
     shared.metrics.rejected();
     tracing::debug!("rejected message on {key}: {why}");
@@ -254,8 +267,8 @@ fn on_event(shared: &ServerState, coord: &CoordinatorHandle, sample: &Sample) {
         return;
     };
     match decode::<RobotEvent>(&sample.payload().to_bytes())
-        .map_err(|e| e.to_string())
-        .and_then(|ev| ev.validate().map(|_| ev))
+        .map_err(Rejected::from)
+        .and_then(|ev| ev.validate().map(|_| ev).map_err(Rejected::from))
     {
         Ok(event) => {
             shared.metrics.message(MsgKind::Event);
@@ -275,11 +288,11 @@ fn on_legacy(shared: &ServerState, coord: &CoordinatorHandle, sample: &Sample) {
     let mut report = None;
     let update = match topic {
         RobotTopic::LegacyPose => decode::<LegacyPose>(&bytes)
-            .map_err(|e| e.to_string())
-            .and_then(|p| p.to_pose())
+            .map_err(Rejected::from)
+            .and_then(|p| p.to_pose().map_err(Rejected::from))
             .map(LegacyUpdate::Pose),
         RobotTopic::LegacyBattery => decode::<LegacyBattery>(&bytes)
-            .map_err(|e| e.to_string())
+            .map_err(Rejected::from)
             .and_then(|b| {
                 b.validate()?;
                 Ok(LegacyUpdate::Battery {
@@ -289,7 +302,7 @@ fn on_legacy(shared: &ServerState, coord: &CoordinatorHandle, sample: &Sample) {
                 })
             }),
         RobotTopic::LegacyStatus => decode::<LegacyStatus>(&bytes)
-            .map_err(|e| e.to_string())
+            .map_err(Rejected::from)
             .and_then(|s| {
                 let mode = s.to_mode()?;
                 report = s.task_status().map(|status| LegacyReport {
@@ -300,7 +313,7 @@ fn on_legacy(shared: &ServerState, coord: &CoordinatorHandle, sample: &Sample) {
                 Ok(LegacyUpdate::Mode(mode))
             }),
         RobotTopic::LegacyHeartbeat => Ok(LegacyUpdate::Heartbeat),
-        other => Err(format!("{other:?} is not a legacy topic")),
+        other => Err(Rejected::NotLegacy(other)),
     };
     let update = match update {
         Ok(u) => u,

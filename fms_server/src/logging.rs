@@ -93,21 +93,36 @@ where
     }
 }
 
+/// Why logging could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum LogInitError {
+    #[error("invalid log level: {0}")]
+    Level(#[from] tracing_subscriber::filter::ParseError),
+    #[error("cannot open log file {path}: {source}")]
+    File { path: PathBuf, source: io::Error },
+    #[error(transparent)]
+    Install(#[from] tracing_subscriber::util::TryInitError),
+}
+
 /// Installs the global subscriber: `filter` (e.g. `info,zenoh=warn`) on stderr and the file.
-pub fn init(filter: &str, settings: &LogSettings) -> Result<(), String> {
-    let filter = EnvFilter::try_new(filter).map_err(|e| format!("invalid log level: {e}"))?;
+pub fn init(filter: &str, settings: &LogSettings) -> Result<(), LogInitError> {
+    let filter = EnvFilter::try_new(filter)?;
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let mut layers: Vec<BoxedLayer> = vec![layer(settings.format, std::io::stderr, ansi)];
     if let Some(path) = &settings.file {
-        let file = RotatingFile::open(path, settings.max_size_bytes, settings.backups)
-            .map_err(|e| format!("cannot open log file {}: {e}", path.display()))?;
+        let file = RotatingFile::open(path, settings.max_size_bytes, settings.backups).map_err(
+            |source| LogInitError::File {
+                path: path.clone(),
+                source,
+            },
+        )?;
         layers.push(layer(settings.format, Mutex::new(file), false));
     }
     tracing_subscriber::registry()
         .with(layers)
         .with(filter)
-        .try_init()
-        .map_err(|e| e.to_string())
+        .try_init()?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -26,7 +26,7 @@ async fn main() -> anyhow::Result<()> {
         None => {}
     }
     let config = ServerConfig::resolve(cli)?;
-    fms_server::logging::init(&config.log_level, &config.log).map_err(anyhow::Error::msg)?;
+    fms_server::logging::init(&config.log_level, &config.log)?;
     for warning in &config.warnings {
         tracing::warn!("config: {warning}");
     }
@@ -62,8 +62,7 @@ async fn admin(command: Command, cli: Cli) -> anyhow::Result<()> {
                 role,
                 std::time::Duration::from_secs(ttl_s),
                 &secret.0,
-            )
-            .map_err(anyhow::Error::msg)?;
+            )?;
             println!("{token}");
         }
         Command::Keys { action } => {
@@ -111,7 +110,7 @@ async fn admin(command: Command, cli: Cli) -> anyhow::Result<()> {
 
 /// `fms_server phone`: the mobile teleop server.
 async fn phone(args: fms_server::phone::PhoneArgs) -> anyhow::Result<()> {
-    args.validate().map_err(anyhow::Error::msg)?;
+    args.validate()?;
     fms_server::logging::init(
         &args.log_level,
         &LogSettings {
@@ -120,8 +119,7 @@ async fn phone(args: fms_server::phone::PhoneArgs) -> anyhow::Result<()> {
             max_size_bytes: u64::MAX,
             backups: 0,
         },
-    )
-    .map_err(anyhow::Error::msg)?;
+    )?;
     let listener = tokio::net::TcpListener::bind(args.addr())
         .await
         .with_context(|| format!("cannot listen on {}", args.addr()))?;

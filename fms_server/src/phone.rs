@@ -83,44 +83,67 @@ pub struct PhoneArgs {
     pub jwt_secret_file: Option<PathBuf>,
 }
 
+/// Phone settings that cannot work.
+#[derive(Debug, thiserror::Error)]
+pub enum PhoneArgsError {
+    #[error("cannot read {path}: {source}")]
+    ReadSecret {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("--auth needs the fleet's JWT secret (FMS_JWT_SECRET or FMS_JWT_SECRET_FILE)")]
+    NoSecret,
+    #[error(transparent)]
+    Secret(#[from] crate::auth::SecretTooShort),
+    #[error("{name} {value} is outside (0, {max}]")]
+    Limit {
+        name: &'static str,
+        value: f64,
+        max: f64,
+    },
+    #[error("zenoh_endpoint {0:?} is not like tcp/127.0.0.1:7447")]
+    Endpoint(String),
+}
+
 impl PhoneArgs {
     pub fn addr(&self) -> SocketAddr {
         SocketAddr::new(self.bind, self.port)
     }
 
     /// The JWT secret when authentication is on; an error when it is on without a secret.
-    pub fn auth_secret(&self) -> Result<Option<Vec<u8>>, String> {
+    pub fn auth_secret(&self) -> Result<Option<Vec<u8>>, PhoneArgsError> {
         if !self.auth.unwrap_or(false) {
             return Ok(None);
         }
-        let text =
-            match (&self.jwt_secret, &self.jwt_secret_file) {
-                (Some(s), _) => s.clone(),
-                (None, Some(p)) => std::fs::read_to_string(p)
-                    .map_err(|e| format!("cannot read {}: {e}", p.display()))?,
-                (None, None) => return Err(
-                    "--auth needs the fleet's JWT secret (FMS_JWT_SECRET or FMS_JWT_SECRET_FILE)"
-                        .into(),
-                ),
-            };
-        crate::auth::check_secret(&text).map(Some)
+        let text = match (&self.jwt_secret, &self.jwt_secret_file) {
+            (Some(s), _) => s.clone(),
+            (None, Some(p)) => {
+                std::fs::read_to_string(p).map_err(|source| PhoneArgsError::ReadSecret {
+                    path: p.clone(),
+                    source,
+                })?
+            }
+            (None, None) => return Err(PhoneArgsError::NoSecret),
+        };
+        Ok(Some(crate::auth::check_secret(&text)?))
     }
 
     /// Checks the limits: positive, finite, and no faster than a mobile robot goes.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), PhoneArgsError> {
         for (name, v, hi) in [
             ("max_linear", self.max_linear, 5.0),
             ("max_angular", self.max_angular, 10.0),
         ] {
             if !(v.is_finite() && v > 0.0 && v <= hi) {
-                return Err(format!("{name} {v} is outside (0, {hi}]"));
+                return Err(PhoneArgsError::Limit {
+                    name,
+                    value: v,
+                    max: hi,
+                });
             }
         }
         if self.zenoh_endpoint.split_once('/').is_none() {
-            return Err(format!(
-                "zenoh_endpoint {:?} is not like tcp/127.0.0.1:7447",
-                self.zenoh_endpoint
-            ));
+            return Err(PhoneArgsError::Endpoint(self.zenoh_endpoint.clone()));
         }
         Ok(())
     }

@@ -76,9 +76,9 @@ pub(super) fn resolve(
         });
     }
     if let Err(e) = ros_names::namespace(&s.bridge_namespace) {
-        return Err(ConfigError::Invalid {
+        return Err(ConfigError::Refused {
             name: "ros2dds.bridge_namespace",
-            reason: e.to_string(),
+            source: e.into(),
         });
     }
     if !(s.query_timeout_s.is_finite() && (0.1..=600.0).contains(&s.query_timeout_s)) {

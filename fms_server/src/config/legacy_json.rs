@@ -50,8 +50,19 @@ struct OldLogging {
     backup_count: Option<u32>,
 }
 
+/// Why a size such as `100MB` was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum SizeError {
+    #[error("{0:?} is not a size like \"100MB\"")]
+    NotASize(String),
+    #[error("{0:?}: the unit must be B, KB, MB or GB")]
+    Unit(String),
+    #[error("{0:?} must be between 1 byte and 1 TB")]
+    Range(String),
+}
+
 /// A size such as `100MB`, `1.5 GB`, `512KB` or `1048576` (bytes), in whole MiB rounded up.
-fn size_mb(text: &str) -> Result<u64, String> {
+fn size_mb(text: &str) -> Result<u64, SizeError> {
     let t = text.trim();
     let split = t
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -59,17 +70,17 @@ fn size_mb(text: &str) -> Result<u64, String> {
     let (number, unit) = t.split_at(split);
     let number: f64 = number
         .parse()
-        .map_err(|_| format!("{text:?} is not a size like \"100MB\""))?;
+        .map_err(|_| SizeError::NotASize(text.to_owned()))?;
     let scale = match unit.trim().to_ascii_uppercase().as_str() {
         "" | "B" => 1.0,
         "K" | "KB" | "KIB" => 1024.0,
         "M" | "MB" | "MIB" => 1024.0 * 1024.0,
         "G" | "GB" | "GIB" => 1024.0 * 1024.0 * 1024.0,
-        _ => return Err(format!("{text:?}: the unit must be B, KB, MB or GB")),
+        _ => return Err(SizeError::Unit(text.to_owned())),
     };
     let mb = (number * scale / (1024.0 * 1024.0)).ceil();
     if !(mb.is_finite() && (1.0..=1.0e6).contains(&mb)) {
-        return Err(format!("{text:?} must be between 1 byte and 1 TB"));
+        return Err(SizeError::Range(text.to_owned()));
     }
     Ok(mb as u64)
 }
@@ -117,9 +128,9 @@ fn map(old: OldConfig) -> Result<(FileConfig, Vec<String>), ConfigError> {
         .as_deref()
         .map(size_mb)
         .transpose()
-        .map_err(|reason| ConfigError::Invalid {
+        .map_err(|e| ConfigError::Invalid {
             name: "logging.max_size",
-            reason,
+            reason: e.to_string(),
         })?;
     let log = (logging.file.is_some() || max_size_mb.is_some() || logging.backup_count.is_some())
         .then_some(FileLog {

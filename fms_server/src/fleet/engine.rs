@@ -587,7 +587,7 @@ mod events;
 mod legacy;
 mod upkeep;
 
-pub use events::{plausible, Refused, EPOCH_AHEAD_MARGIN_MS};
+pub use events::{plausible, Implausible, Refused, EPOCH_AHEAD_MARGIN_MS};
 
 #[cfg(test)]
 mod props;

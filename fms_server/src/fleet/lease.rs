@@ -24,17 +24,26 @@ impl Default for LeaseParams {
     }
 }
 
+/// Lease timings that cannot work.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LeaseParamsError {
+    #[error("lease_ttl_ms {0} is below 500")]
+    TtlTooShort(u64),
+    #[error("lease_renew_ms {renew_ms} must be above 0 and at most half of lease_ttl_ms {ttl_ms}")]
+    Renew { renew_ms: u64, ttl_ms: u64 },
+}
+
 impl LeaseParams {
     /// Checks that renewals fit well inside the lease.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), LeaseParamsError> {
         if self.ttl_ms < 500 {
-            return Err(format!("lease_ttl_ms {} is below 500", self.ttl_ms));
+            return Err(LeaseParamsError::TtlTooShort(self.ttl_ms));
         }
         if self.renew_ms == 0 || self.renew_ms * 2 > self.ttl_ms {
-            return Err(format!(
-                "lease_renew_ms {} must be above 0 and at most half of lease_ttl_ms {}",
-                self.renew_ms, self.ttl_ms
-            ));
+            return Err(LeaseParamsError::Renew {
+                renew_ms: self.renew_ms,
+                ttl_ms: self.ttl_ms,
+            });
         }
         Ok(())
     }

@@ -30,23 +30,27 @@ pub enum Refused {
     Duplicate,
     /// No agent could have sent it: a wrong clock or a forged event.
     #[error("implausible event: {0}")]
-    Implausible(String),
+    Implausible(#[from] Implausible),
+}
+
+/// Why `(epoch, seq)` cannot come from a real agent run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Implausible {
+    #[error("epoch {epoch} is more than {} s ahead of the server's clock ({now})", EPOCH_AHEAD_MARGIN_MS / 1000)]
+    EpochAhead { epoch: u64, now: u64 },
+    #[error("seq {seq} is more than an agent started at {epoch} could have sent (at most {most})")]
+    SeqTooHigh { seq: u64, epoch: u64, most: u64 },
 }
 
 /// Whether `(epoch, seq)` could come from a real agent run, judged by the server's `now`.
-pub fn plausible(epoch: u64, seq: u64, now: u64) -> Result<(), String> {
+pub fn plausible(epoch: u64, seq: u64, now: u64) -> Result<(), Implausible> {
     let horizon = now.saturating_add(EPOCH_AHEAD_MARGIN_MS);
     if epoch > horizon {
-        return Err(format!(
-            "epoch {epoch} is more than {} s ahead of the server's clock ({now})",
-            EPOCH_AHEAD_MARGIN_MS / 1000
-        ));
+        return Err(Implausible::EpochAhead { epoch, now });
     }
     let most = horizon - epoch + SEQ_SLACK;
     if seq > most {
-        return Err(format!(
-            "seq {seq} is more than an agent started at {epoch} could have sent (at most {most})"
-        ));
+        return Err(Implausible::SeqTooHigh { seq, epoch, most });
     }
     Ok(())
 }
@@ -74,7 +78,7 @@ impl TaskEngine {
         ev: &RobotEvent,
         now: u64,
     ) -> Result<Vec<Effect>, Refused> {
-        plausible(ev.epoch, ev.seq, now).map_err(Refused::Implausible)?;
+        plausible(ev.epoch, ev.seq, now)?;
         if !self.fresh(robot, ev, now) {
             return Err(Refused::Duplicate);
         }
