@@ -88,7 +88,7 @@ impl Default for Quaternion {
     }
 }
 
-/// `geometry_msgs/Pose` (named so it is not confused with the fleet's planar [`Pose`]).
+/// `geometry_msgs/Pose` (named so it is not confused with the fleet's planar [`fms_msgs::Pose`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct RosPose {
