@@ -592,6 +592,8 @@ pub use events::{plausible, Implausible, Refused, EPOCH_AHEAD_MARGIN_MS};
 #[cfg(test)]
 mod props;
 #[cfg(test)]
+mod test_support;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_legacy;

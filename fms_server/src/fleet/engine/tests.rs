@@ -3,30 +3,12 @@
 
 use fms_msgs::{EventKind, Goal, Pose, Priority, RobotEvent};
 
+use super::test_support::*;
 use super::*;
 use crate::fleet::registry::PresenceChange;
 
-fn rid(s: &str) -> RobotId {
-    RobotId::new(s).unwrap()
-}
-
-fn tid(s: &str) -> TaskId {
-    TaskId::new(s).unwrap()
-}
-
 fn robot(id: &str, x: f64, battery: f64) -> RobotView {
-    RobotView {
-        id: rid(id),
-        online: true,
-        idle: true,
-        estopped: false,
-        charging: false,
-        battery,
-        x,
-        y: 0.0,
-        current_task: None,
-        legacy: false,
-    }
+    idle_robot(id, x, battery, false)
 }
 
 fn new_task(robot: Option<&str>, x: f64, priority: Priority) -> NewTask {
@@ -50,28 +32,6 @@ fn ev(epoch: u64, seq: u64, event: EventKind) -> RobotEvent {
         stamp_ms: 0,
         event,
     }
-}
-
-fn sent_tasks(fx: &[Effect]) -> Vec<(RobotId, TaskId)> {
-    fx.iter()
-        .filter_map(|e| match e {
-            Effect::SendTask(r, c) => Some((r.clone(), c.task_id.clone())),
-            _ => None,
-        })
-        .collect()
-}
-
-fn persisted(fx: &[Effect]) -> Vec<&Task> {
-    fx.iter()
-        .filter_map(|e| match e {
-            Effect::Persist(t) => Some(t),
-            _ => None,
-        })
-        .collect()
-}
-
-fn engine() -> TaskEngine {
-    TaskEngine::new(EngineParams::default(), &[])
 }
 
 fn busy(mut r: RobotView, task: &str) -> RobotView {

@@ -5,31 +5,13 @@
 use fms_msgs::legacy::LegacyTaskStatus;
 use fms_msgs::{Goal, Pose, Priority};
 
+use super::test_support::*;
 use super::*;
 use crate::fleet::legacy::{LegacyReport, ESTOP_REASON};
 use crate::fleet::registry::PresenceChange;
 
-fn rid(s: &str) -> RobotId {
-    RobotId::new(s).unwrap()
-}
-
-fn tid(s: &str) -> TaskId {
-    TaskId::new(s).unwrap()
-}
-
 fn view(id: &str, x: f64, legacy: bool) -> RobotView {
-    RobotView {
-        id: rid(id),
-        online: true,
-        idle: true,
-        estopped: false,
-        charging: false,
-        battery: 90.0,
-        x,
-        y: 0.0,
-        current_task: None,
-        legacy,
-    }
+    idle_robot(id, x, 90.0, legacy)
 }
 
 /// A legacy robot while it runs something (mode NAVIGATING, no task id known).
@@ -64,28 +46,6 @@ fn report(status: LegacyTaskStatus, ts: f64) -> LegacyReport {
         message: Some("from the robot".into()),
         timestamp: Some(ts),
     }
-}
-
-fn sent_tasks(fx: &[Effect]) -> Vec<(RobotId, TaskId)> {
-    fx.iter()
-        .filter_map(|e| match e {
-            Effect::SendTask(r, c) => Some((r.clone(), c.task_id.clone())),
-            _ => None,
-        })
-        .collect()
-}
-
-fn persisted(fx: &[Effect]) -> Vec<&Task> {
-    fx.iter()
-        .filter_map(|e| match e {
-            Effect::Persist(t) => Some(t),
-            _ => None,
-        })
-        .collect()
-}
-
-fn engine() -> TaskEngine {
-    TaskEngine::new(EngineParams::default(), &[])
 }
 
 use LegacyTaskStatus::*;
