@@ -64,10 +64,11 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+import http_check  # noqa: E402  (fms_agent/tests/http_check.py)
+from http_check import Api, free_port  # noqa: E402
 ROOT = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
 FAKE = os.path.join(HERE, "fake_tb3.py")
 ROBOT = "tb3_1"
@@ -116,51 +117,7 @@ class Died(Exception):
 
 def wait_for(fn, timeout, interval=0.05):
     """Calls fn until it returns something truthy, or timeout (capped by the total budget)."""
-    end = time.monotonic() + min(timeout, remaining())
-    while True:
-        try:
-            v = fn()
-        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError, ValueError):
-            v = None
-        if v or time.monotonic() > end:
-            return v
-        time.sleep(interval)
-
-
-def http(method, url, body=None, timeout=5):
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method=method,
-                                 headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            raw = r.read()
-            return r.status, (json.loads(raw) if raw else None)
-    except urllib.error.HTTPError as e:
-        raw = e.read()
-        try:
-            return e.code, json.loads(raw)
-        except ValueError:
-            return e.code, raw.decode(errors="replace")
-
-
-class Api:
-    def __init__(self, base):
-        self.base = base
-
-    def get(self, path):
-        code, body = http("GET", self.base + path)
-        if code != 200:
-            raise ValueError(f"GET {path}: {code} {body}")
-        return body
-
-    def post(self, path, body=None):
-        return http("POST", self.base + path, body if body is not None else {})
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return http_check.wait_for(fn, timeout, interval, budget=remaining)
 
 
 def tail(path, n=40):
