@@ -67,8 +67,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
-import http_check  # noqa: E402  (fms_agent/tests/http_check.py)
-from http_check import Api, free_port  # noqa: E402
+import e2e_support  # noqa: E402  (fms_agent/tests/e2e_support.py)
+from e2e_support import Api, free_port  # noqa: E402
 ROOT = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
 FAKE = os.path.join(HERE, "fake_tb3.py")
 ROBOT = "tb3_1"
@@ -117,7 +117,7 @@ class Died(Exception):
 
 def wait_for(fn, timeout, interval=0.05):
     """Calls fn until it returns something truthy, or timeout (capped by the total budget)."""
-    return http_check.wait_for(fn, timeout, interval, budget=remaining)
+    return e2e_support.wait_for(fn, timeout, interval, budget=remaining)
 
 
 def tail(path, n=40):
@@ -137,37 +137,11 @@ def grep_log(path, pattern):
 
 
 def stop_proc(p, sig=signal.SIGTERM, timeout=5):
-    if p.poll() is None:
-        try:
-            os.killpg(p.pid, sig)
-        except (ProcessLookupError, PermissionError):
-            p.send_signal(sig)
-    try:
-        p.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        try:
-            os.killpg(p.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            p.kill()
-        p.wait()
+    e2e_support.stop(p, sig, timeout)
 
 
 def stop_children():
-    for _name, p, _log in reversed(children):
-        if p.poll() is None:
-            try:
-                os.killpg(p.pid, signal.SIGTERM)
-            except (ProcessLookupError, PermissionError):
-                p.terminate()
-    for _name, p, _log in reversed(children):
-        try:
-            p.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            try:
-                os.killpg(p.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                p.kill()
-            p.wait()
+    e2e_support.stop_all([p for _name, p, _log in reversed(children)])
 
 
 def watchdog():

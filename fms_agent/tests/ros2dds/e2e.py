@@ -40,8 +40,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
-import http_check  # noqa: E402  (fms_agent/tests/http_check.py)
-from http_check import Api, free_port  # noqa: E402
+import e2e_support  # noqa: E402  (fms_agent/tests/e2e_support.py)
+from e2e_support import Api, free_port  # noqa: E402
 ROOT = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
 TOTAL_LIMIT_S = 170.0
 ROBOT = "tb3_1"
@@ -79,7 +79,7 @@ def remaining():
 
 def wait_for(fn, timeout, interval=0.05):
     """Calls fn until it returns something truthy, or timeout (capped by the total budget)."""
-    return http_check.wait_for(fn, timeout, interval, budget=remaining)
+    return e2e_support.wait_for(fn, timeout, interval, budget=remaining)
 
 
 def spawn(name, cmd, env=None, cwd=None):
@@ -102,21 +102,7 @@ def tail(path, n=40):
 
 
 def stop_children():
-    for name, p, _log in reversed(children):
-        if p.poll() is None:
-            try:
-                os.killpg(p.pid, signal.SIGTERM)
-            except (ProcessLookupError, PermissionError):
-                p.terminate()
-    for name, p, _log in reversed(children):
-        try:
-            p.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            try:
-                os.killpg(p.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                p.kill()
-            p.wait()
+    e2e_support.stop_all([p for _name, p, _log in reversed(children)])
 
 
 def dump_logs():

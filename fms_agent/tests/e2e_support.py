@@ -1,9 +1,13 @@
 """What the Python end-to-end checks of fms_agent share (tests/ros2dds/e2e.py and
-tests/ros2_live/live_check.py): JSON over HTTP to fms_server, a free loopback port, and
-waiting for a condition. Standard library only."""
+tests/ros2_live/live_check.py): JSON over HTTP to fms_server, a free loopback port, waiting
+for a condition, and stopping the processes they started (each in its own process group).
+Standard library only."""
 
 import json
+import os
+import signal
 import socket
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -65,3 +69,34 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def signal_group(p, sig):
+    """Sends `sig` to the process group of `p` (started with start_new_session), or to `p`."""
+    if p.poll() is None:
+        try:
+            os.killpg(p.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            p.send_signal(sig)
+
+
+def reap(p, timeout=5):
+    """Waits for `p`; SIGKILLs its group if it is still running after `timeout` seconds."""
+    try:
+        p.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        signal_group(p, signal.SIGKILL)
+        p.wait()
+
+
+def stop(p, sig=signal.SIGTERM, timeout=5):
+    signal_group(p, sig)
+    reap(p, timeout)
+
+
+def stop_all(procs):
+    """SIGTERM to every process first (all stop in parallel), then reaps each."""
+    for p in procs:
+        signal_group(p, signal.SIGTERM)
+    for p in procs:
+        reap(p)
